@@ -1,0 +1,51 @@
+"""NIfTI / NRRD / MHA images read and written through SimpleITK (LPS geometry)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from ..errors import DicomReadError, InputError
+from ..volume import SeriesInfo, Volume
+
+__all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image_file", "write_image_file"]
+
+IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def is_image_file(path: Path) -> bool:
+    """True when ``path`` names a NIfTI / NRRD / MetaImage file by its suffix."""
+    name = path.name.lower()
+    return any(name.endswith(s) for s in IMAGE_SUFFIXES)
+
+
+def read_image_file(path: Path, *, dtype: type = np.float32) -> Volume:
+    """Read a NIfTI / NRRD / MHA file; geometry comes back in LPS (SimpleITK's frame)."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise DicomReadError(f"{path}: cannot read image ({str(exc).strip().splitlines()[-1]})")
+    volume = Volume.from_sitk(image, SeriesInfo(description=path.name))
+    if dtype is not None and volume.array.dtype != dtype:
+        volume = volume.with_array(volume.array.astype(dtype, copy=False))
+    return volume
+
+
+def write_image_file(volume: Volume, path: Path) -> None:
+    """Write atomically (temporary file, then rename); the suffix picks the format."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=path.parent, prefix=".tmp-")
+    os.close(fd)
+    try:
+        sitk.WriteImage(volume.to_sitk(), tmp, useCompression=True)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

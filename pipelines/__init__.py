@@ -1,0 +1,1 @@
+"""Caliper's batch runs and command line (the only code that prints)."""
