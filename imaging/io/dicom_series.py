@@ -423,7 +423,10 @@ def _regularize(rel: np.ndarray, array: np.ndarray) -> tuple[np.ndarray, float, 
     smallest = float(gaps[gaps > 0].min())
     multiples = gaps / smallest
     n_in = len(rel)
-    if np.allclose(multiples, np.round(multiples), atol=SPACING_RELATIVE_TOLERANCE * 5):
+    usual = float(np.median(gaps))
+    if abs(usual - smallest) <= SPACING_RELATIVE_TOLERANCE * usual and np.allclose(
+        multiples, np.round(multiples), atol=SPACING_RELATIVE_TOLERANCE * 5
+    ):
         step = smallest
         n_out = int(round(rel[-1] / step)) + 1
         missing = n_out - n_in

@@ -299,7 +299,8 @@ def read_instance(path: Path) -> Instance | SkippedFile:
     ts = str(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
     raw = ds.get_item(PIXEL_DATA) if PIXEL_DATA in ds else None
     offset = length = None
-    if isinstance(raw, RawDataElement) and raw.value_tell is not None:
+    deflated = ts == pydicom.uid.DeflatedExplicitVRLittleEndian  # offsets are in the inflated stream
+    if isinstance(raw, RawDataElement) and raw.value_tell is not None and not deflated:
         if raw.length != UNDEFINED_LENGTH:
             offset, length = int(raw.value_tell), int(raw.length)
             if offset + length > size:
