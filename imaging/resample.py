@@ -103,9 +103,21 @@ def resample_mask(
     best = np.zeros(shape, dtype=np.float32)
     result = np.zeros(shape, dtype=dtype)
     shares: dict[int, np.ndarray] = {}
+    # a coarser grid averages: smooth each indicator first (anti-aliasing, as skimage's
+    # resize does) so that a voxel's share reflects what lies inside it, not one point
+    factor = _spacing_in(geometry, mask.geometry) / mask.geometry.spacing
+    sigma_mm = np.maximum(0.0, (factor - 1.0) / 2.0) * mask.geometry.spacing
     for label in labels:
-        indicator = mask.with_array((mask.array == label).astype(np.float32))
-        share = sitk.GetArrayFromImage(_resample(indicator, geometry, sitk.sitkLinear, 0.0))
+        indicator = (mask.with_array((mask.array == label).astype(np.float32))).to_sitk()
+        if np.any(sigma_mm > 0):
+            indicator = sitk.SmoothingRecursiveGaussian(
+                indicator, [float(max(s, 1e-3)) for s in sigma_mm]
+            ) if np.all(sigma_mm > 0) else sitk.DiscreteGaussian(
+                indicator, [float(s * s) for s in sigma_mm], 32, 0.01, True
+            )
+        share = sitk.GetArrayFromImage(
+            _resample(Volume.from_sitk(indicator), geometry, sitk.sitkLinear, 0.0)
+        )
         shares[label] = share
         take = (share > best) & (share >= 0.5 - 1e-6) | (share > best) & (best > 0)
         result[take] = label
@@ -116,6 +128,12 @@ def resample_mask(
         if not np.any(result == label) and share.max() > 0:
             result[(share >= 0.5 * share.max()) & (result == 0)] = label
     return Volume(result, geometry, mask.info, mask.warnings)
+
+
+def _spacing_in(target: Geometry, source: Geometry) -> np.ndarray:
+    """The target's voxel size measured along the source's i, j, k axes (mm)."""
+    axes = np.abs(source.direction.T @ target.direction) * target.spacing[None, :]
+    return axes.max(axis=1)
 
 
 def _resample(volume: Volume, geometry: Geometry, interpolator: int, fill: float) -> sitk.Image:

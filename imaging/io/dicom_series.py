@@ -8,7 +8,10 @@ it changed anything:
   ImagePositionPatient), never by InstanceNumber or file name.
 * The spacing between slices comes from those positions, not from
   SliceThickness or SpacingBetweenSlices.
-* Each slice's own RescaleSlope / RescaleIntercept is applied (float32 HU).
+* Each slice's own RescaleSlope / RescaleIntercept is applied. The voxels are
+  int16 when every slice gives integer HU that fit (slope 1, an integer
+  intercept: nearly every CT), float32 otherwise, and float32 after any
+  resampling.
 * Oblique orientations are kept: the volume's direction matrix has the row,
   column and normal directions as its columns.
 * Repeated acquisitions (two instances at one position) are never mixed:
@@ -77,7 +80,7 @@ def load_series(
     workers: int = 4,
     progress: Callable[[int, int], None] | None = None,
 ) -> Volume:
-    """Load ``series`` as a float32 HU :class:`Volume` in LPS geometry.
+    """Load ``series`` as a HU :class:`Volume` (int16 or float32) in LPS geometry.
 
     Parameters
     ----------
@@ -315,7 +318,21 @@ def _read_pixels(
     workers: int,
     progress: Callable[[int, int], None] | None,
 ) -> np.ndarray:
-    out = np.empty((len(slices), rows, columns), dtype=np.float32)
+    try:
+        return _read_pixels_as(_hu_dtype(slices), slices, rows, columns, workers, progress)
+    except _NotInt16:
+        return _read_pixels_as(np.float32, slices, rows, columns, workers, progress)
+
+
+def _read_pixels_as(
+    dtype: type,
+    slices: Sequence[_Slice],
+    rows: int,
+    columns: int,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    out = np.empty((len(slices), rows, columns), dtype=dtype)
     multiframe: dict[object, np.ndarray] = {}
 
     def fill(k: int) -> None:
@@ -335,10 +352,14 @@ def _read_pixels(
                 f"{s.instance.path}: pixel data has shape {raw.shape}, expected {(rows, columns)}"
             )
         dst = out[k]
-        dst[...] = raw
-        if s.slope != 1.0:
-            dst *= np.float32(s.slope)
-        if s.intercept != 0.0:
+        if dtype == np.int16:  # integer HU: one pass, exact
+            if raw.min() + s.intercept < -32768 or raw.max() + s.intercept > 32767:
+                raise _NotInt16
+            np.add(raw, np.int16(s.intercept), out=dst, casting="unsafe")
+        elif s.slope == 1.0:
+            np.add(raw, np.float32(s.intercept), out=dst, casting="unsafe")
+        else:
+            np.multiply(raw, np.float32(s.slope), out=dst, casting="unsafe")
             dst += np.float32(s.intercept)
 
     if any(s.instance.is_multiframe for s in slices):
@@ -348,6 +369,20 @@ def _read_pixels(
             if progress is not None:
                 progress(n, len(slices))
     return out
+
+
+def _hu_dtype(slices: Sequence[_Slice]) -> type:
+    """int16 when every slice's HU can be integers (slope 1, integer intercept,
+    at most 16 stored bits), else float32. Whether the values fit int16 is
+    checked slice by slice while reading (:class:`_NotInt16`)."""
+    for s in slices:
+        if s.slope != 1.0 or s.intercept != int(s.intercept) or s.instance.bits_stored > 16:
+            return np.float32
+    return np.int16
+
+
+class _NotInt16(Exception):
+    """A slice's HU fall outside int16: the volume is read again as float32."""
 
 
 def _read_native(inst: Instance) -> np.ndarray | None:
@@ -384,12 +419,14 @@ def _decode_with_pydicom(inst: Instance) -> np.ndarray:
     try:
         ds = pydicom.dcmread(inst.path)
         arr = ds.pixel_array
-    except Exception as exc:  # noqa: BLE001 - decoders raise anything; reported with the file
+    except Exception as exc:
         raise DicomReadError(
             f"{inst.path}: cannot decode pixel data ({inst.transfer_syntax}): {exc}"
         ) from exc
     if inst.samples_per_pixel != 1:
-        raise DicomReadError(f"{inst.path}: colour images are not CT ({inst.samples_per_pixel} samples)")
+        raise DicomReadError(
+            f"{inst.path}: colour images are not CT ({inst.samples_per_pixel} samples per pixel)"
+        )
     if inst.is_multiframe:
         return arr.reshape(inst.frames, inst.rows, inst.columns)
     return arr
@@ -428,7 +465,7 @@ def _regularize(rel: np.ndarray, array: np.ndarray) -> tuple[np.ndarray, float, 
         multiples, np.round(multiples), atol=SPACING_RELATIVE_TOLERANCE * 5
     ):
         step = smallest
-        n_out = int(round(rel[-1] / step)) + 1
+        n_out = round(rel[-1] / step) + 1
         missing = n_out - n_in
         what = (
             f"{missing} missing slice(s) in a {step:g} mm stack (gaps {_describe_gaps(rel)}); "
@@ -436,7 +473,7 @@ def _regularize(rel: np.ndarray, array: np.ndarray) -> tuple[np.ndarray, float, 
         )
     else:
         step = smallest
-        n_out = int(math.floor(rel[-1] / step + 1e-6)) + 1
+        n_out = math.floor(rel[-1] / step + 1e-6) + 1
         if n_out > 2 * n_in:
             n_out = 2 * n_in
             step = rel[-1] / (n_out - 1)

@@ -18,10 +18,10 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import (
-    CTImageStorage,
-    ExplicitVRLittleEndian,
     PYDICOM_IMPLEMENTATION_UID,
     UID,
+    CTImageStorage,
+    ExplicitVRLittleEndian,
     generate_uid,
 )
 

@@ -272,6 +272,20 @@ def _shared_frame_value(ds: pydicom.Dataset, seq: str, keyword: str) -> object |
     return None
 
 
+# Only these elements are parsed during discovery (the rest are skipped unread).
+_HEADER_TAGS = [
+    "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyDate",
+    "AcquisitionTime", "Modality", "Manufacturer", "SeriesDescription", "PatientName",
+    "PatientID", "ContrastBolusAgent", "BodyPartExamined", "SliceThickness",
+    "GantryDetectorTilt", "ConvolutionKernel", "StudyInstanceUID", "SeriesInstanceUID",
+    "SeriesNumber", "AcquisitionNumber", "InstanceNumber", "ImagePositionPatient",
+    "ImageOrientationPatient", "FrameOfReferenceUID", "SamplesPerPixel", "NumberOfFrames",
+    "Rows", "Columns", "PixelSpacing", "BitsAllocated", "BitsStored", "PixelRepresentation",
+    "RescaleIntercept", "RescaleSlope", "SharedFunctionalGroupsSequence",
+    "PerFrameFunctionalGroupsSequence", "PixelData", "FloatPixelData",
+]
+
+
 def read_instance(path: Path) -> Instance | SkippedFile:
     """Parse one file's header (pixel data deferred) into an :class:`Instance`.
 
@@ -280,7 +294,7 @@ def read_instance(path: Path) -> Instance | SkippedFile:
     """
     try:
         size = path.stat().st_size
-        ds = pydicom.dcmread(path, defer_size=1024, force=False)
+        ds = pydicom.dcmread(path, defer_size=1024, force=False, specific_tags=_HEADER_TAGS)
     except InvalidDicomError:
         return SkippedFile(path, "not a DICOM file")
     except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -297,9 +311,10 @@ def read_instance(path: Path) -> Instance | SkippedFile:
         return SkippedFile(path, "DICOM object without pixel data")
 
     ts = str(ds.file_meta.get("TransferSyntaxUID", pydicom.uid.ImplicitVRLittleEndian))
-    raw = ds.get_item(PIXEL_DATA) if PIXEL_DATA in ds else None
+    raw = ds.get_item(PIXEL_DATA, keep_deferred=True) if PIXEL_DATA in ds else None
     offset = length = None
-    deflated = ts == pydicom.uid.DeflatedExplicitVRLittleEndian  # offsets are in the inflated stream
+    # a deflated dataset's offsets count in the inflated stream, not in the file
+    deflated = ts == pydicom.uid.DeflatedExplicitVRLittleEndian
     if isinstance(raw, RawDataElement) and raw.value_tell is not None and not deflated:
         if raw.length != UNDEFINED_LENGTH:
             offset, length = int(raw.value_tell), int(raw.length)
@@ -420,7 +435,7 @@ def discover(
     paths: Path | str | Iterable[Path | str],
     *,
     progress: Callable[[int, int], None] | None = None,
-    workers: int = 4,
+    workers: int = 2,
 ) -> Inventory:
     """Walk folders (or take files) and group image instances into series.
 

@@ -30,7 +30,8 @@ def read_image_file(path: Path, *, dtype: type = np.float32) -> Volume:
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
-        raise DicomReadError(f"{path}: cannot read image ({str(exc).strip().splitlines()[-1]})")
+        reason = str(exc).strip().splitlines()[-1]
+        raise DicomReadError(f"{path}: cannot read image ({reason})") from None
     volume = Volume.from_sitk(image, SeriesInfo(description=path.name))
     if dtype is not None and volume.array.dtype != dtype:
         volume = volume.with_array(volume.array.astype(dtype, copy=False))

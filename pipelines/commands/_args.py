@@ -11,7 +11,9 @@ def float_list(n: int, what: str):
         try:
             values = tuple(float(v) for v in text.split(","))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what}: expected {n} numbers, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"{what}: expected {n} numbers, got {text!r}"
+            ) from None
         if len(values) != n or not all(math.isfinite(v) for v in values):
             raise argparse.ArgumentTypeError(f"{what}: expected {n} finite numbers, got {text!r}")
         return values
