@@ -23,8 +23,8 @@ def _default(value: Any) -> Any:
 
 
 def warn(messages: Iterable[str]) -> None:
-    for _message in messages:
-        pass
+    for message in messages:
+        print(f"caliper: warning: {message}", file=sys.stderr)
 
 
 class Progress:
@@ -44,4 +44,6 @@ class Progress:
             return
         self._last = now
         elapsed = now - self._start
-        elapsed / done * (total - done) if done else 0.0
+        left = elapsed / done * (total - done) if done else 0.0
+        end = "\n" if done >= total else ""
+        print(f"\r{self.label}: {done}/{total} ({left:.0f} s left)", end=end, file=sys.stderr)

@@ -41,9 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)
-    except InputError:
+    except InputError as exc:
+        print(f"caliper: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        print("caliper: interrupted", file=sys.stderr)
         return 130
 
 

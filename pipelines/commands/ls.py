@@ -41,11 +41,12 @@ def run(args: argparse.Namespace) -> int:
                 v = f"{v} (localizer)"
             cells.append("" if v is None else str(v))
         table.append(cells)
-    [max(len(row[i]) for row in table) for i in range(len(columns))]
-    for _row in table:
-        pass
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if inventory.skipped:
-        for _f in inventory.skipped:
-            pass
+        print(f"\n{len(inventory.skipped)} file(s) skipped:")
+        for f in inventory.skipped:
+            print(f"  {f.path}: {f.reason}")
     sys.stdout.flush()
     return 0
