@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import convert, ls
+from . import convert, ls, recist
 
-COMMANDS = (ls, convert)
+COMMANDS = (ls, convert, recist)
