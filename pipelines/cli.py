@@ -8,6 +8,7 @@ saying what and where), 1 on an internal error.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"caliper: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout closed early (``caliper ... | head``)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("caliper: interrupted", file=sys.stderr)
         return 130
