@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ..errors import CaseValidationError
@@ -162,7 +163,7 @@ def parse_case(doc: Any) -> Case:
             raise _fail(pid, f"timepoint {date}", "lesions must be a list")
         dated.append((date, lesions))
     dated.sort(key=lambda item: item[0])
-    for (a, _), (b, _) in zip(dated, dated[1:], strict=False):
+    for (a, _), (b, _) in pairwise(dated):
         if a == b:
             raise _fail(pid, f"timepoint {a}", "date appears twice (dates must be unique)")
 
@@ -239,8 +240,9 @@ def _parse_baseline(
 
     targets = [info for info in lesions.values() if info.role == "target"]
     if len(targets) > MAX_TARGETS:
-        raise _fail(pid, where, f"{len(targets)} target lesions ({', '.join(t.id for t in targets)}); "
-                                f"at most {MAX_TARGETS} are allowed")
+        ids = ", ".join(t.id for t in targets)
+        raise _fail(pid, where, f"{len(targets)} target lesions ({ids}); at most {MAX_TARGETS} "
+                                f"are allowed")
     per_organ: dict[str, list[str]] = {}
     for t in targets:
         per_organ.setdefault(t.organ_key, []).append(t.id)
@@ -323,7 +325,9 @@ def _parse_target_followup(
     return Measurement(lid, status=status)
 
 
-def _parse_new(pid: str, at: str, entry: dict, lid: str, lesions: dict[str, LesionInfo]) -> Measurement:
+def _parse_new(
+    pid: str, at: str, entry: dict, lid: str, lesions: dict[str, LesionInfo]
+) -> Measurement:
     known = lesions.get(lid)
     if known is not None and known.role != "new":
         raise _fail(pid, at, f"a new lesion cannot reuse the baseline id {lid!r}")

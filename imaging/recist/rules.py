@@ -287,8 +287,7 @@ def assess_timepoints(case: Case, band: NoiseBand) -> list[TimepointResult]:
     for tp in case.followups:
         res = TimepointResult(tp.iso, case.days_after_baseline(tp), None)
         if case.targets:
-            assert baseline_sum is not None and nadir is not None
-            target_response(case, tp, baseline_sum, nadir, band, res)
+            target_response(case, tp, baseline_sum or 0.0, nadir or 0.0, band, res)
         nontarget_response(case, tp, res)
         new_lesions(case, tp, res)
         res.overall = overall_recist11(res.target, res.nontarget, res.new_lesions)

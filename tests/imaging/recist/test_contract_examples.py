@@ -25,7 +25,8 @@ def _load(path: Path) -> dict:
 def schemas() -> tuple[dict, dict]:
     if not CONTRACTS.is_dir():
         pytest.fail(f"contracts not found at {CONTRACTS}")
-    return _load(CONTRACTS / "recist-case.schema.json"), _load(CONTRACTS / "recist-result.schema.json")
+    return (_load(CONTRACTS / "recist-case.schema.json"),
+            _load(CONTRACTS / "recist-result.schema.json"))
 
 
 def test_examples_exist():
