@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import convert, ls, recist
+from . import cohort, convert, ls, recist
 
-COMMANDS = (ls, convert, recist)
+COMMANDS = (ls, convert, recist, cohort)
