@@ -195,7 +195,7 @@ def _km(durations: list[float], events: list[bool], label: str) -> dict[str, Any
     ci = median_survival_times(kmf.confidence_interval_)
     lo, hi = (float(v) for v in np.asarray(ci).reshape(-1)[:2])
     horizon = max(durations) if durations else 0.0
-    grid = list(range(0, int(math.floor(horizon)) + 1, 3)) if horizon >= 3 else [0]
+    grid = list(range(0, math.floor(horizon) + 1, 3)) if horizon >= 3 else [0]
     at_risk = [int(np.sum(np.asarray(durations) >= t)) for t in grid]
     sf = kmf.survival_function_
     return {
@@ -211,6 +211,10 @@ def _km(durations: list[float], events: list[bool], label: str) -> dict[str, Any
         "events_observed": [bool(e) for e in events],
         "method": "Kaplan-Meier (lifelines), Greenhill log-log 95% CI",
     }
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _months(a: dt.date, b: dt.date) -> float:
@@ -263,9 +267,8 @@ def cohort_endpoints(
             "patient_id": o.patient_id,
             "best_overall_response": o.best_overall_response,
             "best_pct_change": o.best_pct_change,
-            "progression_date": None if o.progression_date is None else o.progression_date.isoformat(),
-            "first_response_date": None if o.first_response_date is None
-            else o.first_response_date.isoformat(),
+            "progression_date": _iso(o.progression_date),
+            "first_response_date": _iso(o.first_response_date),
             "pfs_months": round(t, 3),
             "pfs_event": e,
         }
