@@ -49,10 +49,10 @@ system-deps:
 	fi
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check imaging pipelines sample_dicom tests benchmarks
+	$(VENV)/bin/ruff check .
 
 test: system-deps $(STAMP)
-	$(VENV)/bin/ruff check imaging pipelines sample_dicom tests benchmarks
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 demo: $(STAMP)
