@@ -60,6 +60,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/load_series.py
+	$(PY) benchmarks/measure_speed.py
 
 clean:
 	rm -rf $(VENV) out $(SAMPLE) .pytest_cache

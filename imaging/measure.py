@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial.distance import pdist
 
 from .errors import InputError
 from .geometry import Geometry
@@ -45,7 +46,7 @@ from .volume import Volume
 
 __all__ = ["LesionMeasurement", "measure_mask", "slice_long_axis"]
 
-_CROSS = ndimage.generate_binary_structure(2, 1)[None]  # 4-neighbourhood, per slice
+_HULL_ABOVE = 200  # below this many points, all pairs are cheaper than a hull
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ class LesionMeasurement:
     recist_diameter_mm: float
     nodal: bool = False
     max_3d_diameter_mm: float = 0.0
-    slice_index: int = 0
-    """k index of the measured slice (in the grid that was measured)."""
     fragments: tuple[dict[str, Any], ...] = field(default=())
     method: str = "convex-hull calipers, boundary-pixel centres"
 
@@ -86,28 +85,27 @@ class LesionMeasurement:
         return out
 
 
-def _boundary(mask: np.ndarray) -> np.ndarray:
-    """Mask pixels with a 4-neighbour outside, slice by slice (array [k, j, i])."""
-    eroded = ndimage.binary_erosion(mask, structure=_CROSS, border_value=0)
-    return mask & ~eroded
-
-
 def _farthest_pair(points: np.ndarray) -> tuple[float, int, int]:
-    """Largest distance between rows of ``points`` (n, 2) and the pair's indices."""
+    """Largest distance between rows of ``points`` (n, d) and the pair's indices.
+
+    Exhaustive over the convex hull's vertices (over all points when there are
+    few): the farthest pair of a point set is always a pair of hull vertices.
+    """
     if len(points) == 1:
         return 0.0, 0, 0
     candidates = np.arange(len(points))
-    if len(points) > 3:
+    if len(points) > _HULL_ABOVE:
         try:
             candidates = ConvexHull(points).vertices
-        except QhullError:  # collinear points: the extremes along the line suffice
-            axis = points[-1] - points[0]
-            proj = points @ axis if np.any(axis) else points[:, 0]
-            candidates = np.array([int(np.argmin(proj)), int(np.argmax(proj))])
-    hull = points[candidates]
-    d2 = ((hull[:, None, :] - hull[None, :, :]) ** 2).sum(-1)
-    a, b = np.unravel_index(int(np.argmax(d2)), d2.shape)
-    return float(np.sqrt(d2[a, b])), int(candidates[a]), int(candidates[b])
+        except QhullError:  # flat or collinear: every point stays a candidate
+            candidates = np.arange(len(points))
+    d = pdist(points[candidates])
+    best = int(np.argmax(d))
+    n = len(candidates)
+    # row/column of the condensed index ``best`` in the n x n distance matrix
+    a = int(n - 2 - np.floor(np.sqrt(-8 * best + 4 * n * (n - 1) - 7) / 2 - 0.5))
+    b = int(best + a + 1 - n * (n - 1) // 2 + (n - a) * ((n - a) - 1) // 2)
+    return float(d[best]), int(candidates[a]), int(candidates[b])
 
 
 def slice_long_axis(
@@ -148,11 +146,10 @@ def _short_axis(
     return float(hi[best] - lo[best]), e1 / scale, e2 / scale
 
 
-def _axial(volume: Volume) -> Volume:
+def _axial(mask: np.ndarray, g: Geometry) -> tuple[np.ndarray, Geometry]:
     """The mask itself when its k planes are axial; else resampled onto an axial grid."""
-    g = volume.geometry
     if g.is_axial():
-        return volume
+        return mask, g
     from .resample import resample_mask
 
     corners = np.array([[i, j, k] for i in (0, g.size[0] - 1) for j in (0, g.size[1] - 1)
@@ -160,11 +157,22 @@ def _axial(volume: Volume) -> Volume:
     pts = g.index_to_lps(corners)
     lo, hi = pts.min(axis=0), pts.max(axis=0)
     step = float(min(g.spacing[:2]))
-    dz = float(g.spacing[2])
-    spacing = np.array([step, step, min(dz, max(step, 1.0))])
+    spacing = np.array([step, step, min(float(g.spacing[2]), max(step, 1.0))])
     size = np.floor((hi - lo) / spacing + 1e-6).astype(int) + 1
-    target = Geometry(tuple(int(s) for s in size), spacing, lo, np.eye(3))
-    return resample_mask(volume, target)
+    target = Geometry(tuple(int(v) for v in size), spacing, lo, np.eye(3))
+    out = resample_mask(Volume(mask.astype(np.uint8), g), target)
+    return out.array != 0, target
+
+
+def _crop(mask: np.ndarray, g: Geometry) -> tuple[np.ndarray, Geometry]:
+    """The mask's bounding box and the geometry of that sub-grid."""
+    ks = np.flatnonzero(mask.any(axis=(1, 2)))
+    sub = mask[ks[0]:ks[-1] + 1]
+    js = np.flatnonzero(sub.any(axis=(0, 2)))
+    is_ = np.flatnonzero(sub.any(axis=(0, 1)))
+    crop = sub[:, js[0]:js[-1] + 1, is_[0]:is_[-1] + 1]
+    origin = g.index_to_lps([is_[0], js[0], ks[0]])
+    return crop, g.with_(size=(crop.shape[2], crop.shape[1], crop.shape[0]), origin=origin)
 
 
 def measure_mask(
@@ -174,98 +182,93 @@ def measure_mask(
     data = mask.array != 0 if label is None else mask.array == label
     if not data.any():
         which = "non-zero" if label is None else f"label {label}"
-        raise InputError(f"mask {mask.info.description or ''}: no {which} voxels to measure".replace(
-            "mask : ", "mask: "))
-    selected = _axial(mask.with_array(data.astype(np.uint8)))
-    whole = _measure(selected.array != 0, selected.geometry, nodal)
+        name = f" {mask.info.description}" if mask.info.description else ""
+        raise InputError(f"mask{name}: no {which} voxels to measure")
+    voxels = int(np.count_nonzero(data))
+    volume_ml = voxels * float(np.prod(mask.geometry.spacing)) / 1000.0
+    crop, geometry = _crop(*_axial(data, mask.geometry))
+    whole = _measure(crop, geometry)
     parts: list[dict[str, Any]] = []
     if fragments:
-        labels, n = ndimage.label(selected.array != 0, structure=np.ones((3, 3, 3), bool))
+        labels, n = ndimage.label(crop, structure=np.ones((3, 3, 3), bool))
         if n > 1:
             for f in range(1, n + 1):
-                part = _measure(labels == f, selected.geometry, nodal)
+                part = _measure(*_crop(labels == f, geometry))
                 parts.append({k: part[k] for k in ("long_axis_mm", "short_axis_mm", "voxels",
                                                    "slice_z_mm", "long_axis_endpoints")})
-    spacing = mask.geometry.spacing
-    voxels = int(np.count_nonzero(data))
     return LesionMeasurement(
         long_axis_mm=whole["long_axis_mm"],
         short_axis_mm=whole["short_axis_mm"],
         long_axis_endpoints=whole["long_axis_endpoints"],
         short_axis_endpoints=whole["short_axis_endpoints"],
         slice_z_mm=whole["slice_z_mm"],
-        volume_ml=voxels * float(np.prod(spacing)) / 1000.0,
+        volume_ml=volume_ml,
         voxels=voxels,
         recist_diameter_mm=whole["short_axis_mm"] if nodal else whole["long_axis_mm"],
         nodal=nodal,
         max_3d_diameter_mm=whole["max_3d_diameter_mm"],
-        slice_index=whole["slice_index"],
         fragments=tuple(parts),
     )
 
 
-def _measure(mask: np.ndarray, geometry: Geometry, nodal: bool) -> dict[str, Any]:
-    ks, js, is_ = np.nonzero(mask)
-    k0, k1 = ks.min(), ks.max() + 1
-    j0, j1 = js.min(), js.max() + 1
-    i0, i1 = is_.min(), is_.max() + 1
-    crop = mask[k0:k1, j0:j1, i0:i1]
-    edge = _boundary(crop)
-    sx, sy = float(geometry.spacing[0]), float(geometry.spacing[1])
+def _line_extremes(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Pixels that are the first or the last of the mask along lines parallel to ``axis``."""
+    present = mask.any(axis=axis, keepdims=True)
+    first = np.argmax(mask, axis=axis, keepdims=True)
+    last = mask.shape[axis] - 1 - np.argmax(np.flip(mask, axis=axis), axis=axis, keepdims=True)
+    out = np.zeros_like(mask)
+    np.put_along_axis(out, first, present, axis=axis)
+    np.put_along_axis(out, last, present | np.take_along_axis(out, last, axis=axis), axis=axis)
+    return out
 
-    # slices in order of decreasing bounding-box diagonal (an upper bound on the diameter)
-    bounds = []
-    for k in range(crop.shape[0]):
-        jj, ii = np.nonzero(edge[k])
-        if jj.size == 0:
-            continue
-        diag = np.hypot((jj.max() - jj.min()) * sy, (ii.max() - ii.min()) * sx)
-        bounds.append((diag, k, np.column_stack([jj, ii])))
-    bounds.sort(key=lambda b: -b[0])
-    best = (-1.0, 0, None, None)
-    hull_points = []
-    for diag, k, pts in bounds:
-        if diag < best[0] - 1e-9:
-            continue  # cannot beat the best slice; its hull still feeds the 3D diameter
+
+def _measure(crop: np.ndarray, geometry: Geometry) -> dict[str, Any]:
+    """Measure a cropped boolean mask ([k, j, i]) on its own geometry.
+
+    Only pixels that are extreme along their row and their column can be convex-hull
+    vertices of a slice (any other pixel lies between two mask pixels), so they are the
+    exact candidate set for the farthest pair; adding "extreme along k" gives the 3D one.
+    """
+    sx, sy, sz = (float(v) for v in geometry.spacing)
+    inplane = _line_extremes(crop, 2) & _line_extremes(crop, 1)
+
+    # per-slice bounding-box diagonals bound each slice's diameter from above
+    rows = crop.any(axis=2)
+    cols = crop.any(axis=1)
+    present = rows.any(axis=1)
+    j_span = rows.shape[1] - 1 - np.argmax(rows[:, ::-1], axis=1) - np.argmax(rows, axis=1)
+    i_span = cols.shape[1] - 1 - np.argmax(cols[:, ::-1], axis=1) - np.argmax(cols, axis=1)
+    diag = np.where(present, np.hypot(j_span * sy, i_span * sx), -1.0)
+    best: tuple[float, int, np.ndarray, np.ndarray] | None = None
+    for k in np.argsort(-diag, kind="stable"):
+        if diag[k] < 0 or (best is not None and diag[k] < best[0] - 1e-9):
+            break  # sorted: no later slice can beat the best one
+        pts = np.argwhere(inplane[k])
         length, p, q = slice_long_axis(pts, (sx, sy))
-        if length > best[0] + 1e-9:
-            best = (length, k, p, q)
+        if best is None or length > best[0] + 1e-9:
+            best = (length, int(k), p, q)
+    assert best is not None
     length, k, p, q = best
     # short axis on the long-axis slice, from all its pixels
-    jj, ii = np.nonzero(crop[k])
-    short, e1, e2 = _short_axis(np.column_stack([jj, ii]).astype(float), p.astype(float),
+    short, e1, e2 = _short_axis(np.argwhere(crop[k]).astype(float), p.astype(float),
                                 q.astype(float), (sx, sy))
 
     def lps(ji: np.ndarray) -> tuple[float, float, float]:
-        idx = np.array([ji[1] + i0, ji[0] + j0, k + k0], dtype=float)
+        idx = np.array([ji[1], ji[0], k], dtype=float)
         return tuple(float(v) for v in geometry.index_to_lps(idx))  # type: ignore[return-value]
 
-    for _, kk, pts in bounds:
-        hull_points.append(np.column_stack([pts[:, 1] * sx, pts[:, 0] * sy,
-                                            np.full(len(pts), kk * float(geometry.spacing[2]))]))
-    cloud = np.concatenate(hull_points)
-    max3d = _farthest_3d(cloud)
+    corners = np.argwhere(inplane & _line_extremes(crop, 0))
+    cloud = corners[:, ::-1] * np.array([sx, sy, sz])
     return {
         "long_axis_mm": length,
         "short_axis_mm": short,
         "long_axis_endpoints": (lps(p), lps(q)),
         "short_axis_endpoints": (lps(e1), lps(e2)),
-        "slice_z_mm": float(geometry.index_to_lps([i0, j0, k + k0])[2]),
-        "slice_index": int(k + k0),
-        "voxels": int(np.count_nonzero(mask)),
-        "max_3d_diameter_mm": max(max3d, length),
+        "slice_z_mm": float(geometry.index_to_lps([0, 0, k])[2]),
+        "voxels": int(np.count_nonzero(crop)),
+        "max_3d_diameter_mm": max(_farthest_3d(cloud), length),
     }
 
 
 def _farthest_3d(points: np.ndarray) -> float:
-    if len(points) < 2:
-        return 0.0
-    try:
-        verts = ConvexHull(points).vertices if len(points) > 4 else np.arange(len(points))
-    except QhullError:  # flat (one slice) or degenerate
-        return _farthest_pair(points[:, :2])[0] if np.ptp(points[:, 2]) == 0 else float(
-            np.max(np.linalg.norm(points - points[0], axis=1))
-        )
-    hull = points[verts]
-    d2 = ((hull[:, None, :] - hull[None, :, :]) ** 2).sum(-1)
-    return float(np.sqrt(d2.max()))
+    return _farthest_pair(points)[0] if len(points) > 1 else 0.0

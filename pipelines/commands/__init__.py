@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cohort, convert, ls, recist
+from . import cohort, convert, ls, measure, recist
 
-COMMANDS = (ls, convert, recist, cohort)
+COMMANDS = (ls, convert, measure, recist, cohort)
