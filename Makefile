@@ -61,6 +61,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/load_series.py
 	$(PY) benchmarks/measure_speed.py
+	$(PY) benchmarks/segment_speed.py
+	$(PY) benchmarks/segment_accuracy.py
 
 clean:
 	rm -rf $(VENV) out $(SAMPLE) .pytest_cache

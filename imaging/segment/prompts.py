@@ -1,0 +1,99 @@
+"""What a reader gives to segment a lesion: a click, or a diameter drawn on one slice.
+
+Prompts are LPS millimetres; voxel prompts are converted at the boundary.
+Validation (inside the image) happens when a prompt meets a volume.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import PromptError
+from ..geometry import Geometry
+
+__all__ = ["LinePrompt", "PointPrompt", "Prompt", "voxel_to_point"]
+
+
+def _point(values: Sequence[float], what: str) -> tuple[float, float, float]:
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    if arr.shape != (3,) or not np.all(np.isfinite(arr)):
+        raise PromptError(f"{what} must be three finite LPS coordinates (mm), got {list(values)}")
+    return (float(arr[0]), float(arr[1]), float(arr[2]))
+
+
+@dataclass(frozen=True)
+class PointPrompt:
+    """A click inside the lesion (LPS mm), with optional correction clicks."""
+
+    point: tuple[float, float, float]
+    positive: tuple[tuple[float, float, float], ...] = field(default=())
+    negative: tuple[tuple[float, float, float], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "point", _point(self.point, "point"))
+        object.__setattr__(self, "positive", tuple(_point(p, "positive click")
+                                                   for p in self.positive))
+        object.__setattr__(self, "negative", tuple(_point(p, "negative click")
+                                                   for p in self.negative))
+
+    @property
+    def seeds(self) -> list[tuple[float, float, float]]:
+        return [self.point, *self.positive]
+
+    @property
+    def expected_diameter_mm(self) -> float | None:
+        return None
+
+
+@dataclass(frozen=True)
+class LinePrompt:
+    """A diameter drawn across the lesion on one axial slice (both ends in LPS mm)."""
+
+    start: tuple[float, float, float]
+    end: tuple[float, float, float]
+    positive: tuple[tuple[float, float, float], ...] = field(default=())
+    negative: tuple[tuple[float, float, float], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        a, b = _point(self.start, "line start"), _point(self.end, "line end")
+        if np.linalg.norm(np.subtract(a, b)) < 1.0:
+            raise PromptError(f"line from {a} to {b} is shorter than 1 mm")
+        object.__setattr__(self, "start", a)
+        object.__setattr__(self, "end", b)
+        object.__setattr__(self, "positive", tuple(_point(p, "positive click")
+                                                   for p in self.positive))
+        object.__setattr__(self, "negative", tuple(_point(p, "negative click")
+                                                   for p in self.negative))
+
+    @property
+    def point(self) -> tuple[float, float, float]:
+        mid = (np.asarray(self.start) + np.asarray(self.end)) / 2
+        return (float(mid[0]), float(mid[1]), float(mid[2]))
+
+    @property
+    def seeds(self) -> list[tuple[float, float, float]]:
+        return [self.point, *self.positive]
+
+    @property
+    def expected_diameter_mm(self) -> float:
+        return float(np.linalg.norm(np.subtract(self.end, self.start)))
+
+    def central_points(self, n: int = 9, fraction: float = 0.5) -> np.ndarray:
+        """Points along the central ``fraction`` of the line (lesion interior)."""
+        t = np.linspace(0.5 - fraction / 2, 0.5 + fraction / 2, n)[:, None]
+        return np.asarray(self.start) + t * (np.asarray(self.end) - np.asarray(self.start))
+
+
+Prompt = PointPrompt | LinePrompt
+
+
+def voxel_to_point(geometry: Geometry, index: Sequence[float]) -> tuple[float, float, float]:
+    """(i, j, k) voxel indices (SimpleITK order) to LPS mm, checked to be in the image."""
+    idx = np.asarray(index, dtype=float)
+    if idx.shape != (3,) or np.any(idx < -0.5) or np.any(idx > np.asarray(geometry.size) - 0.5):
+        raise PromptError(f"voxel {list(index)} is outside the image (size {list(geometry.size)})")
+    p = geometry.index_to_lps(idx)
+    return (float(p[0]), float(p[1]), float(p[2]))

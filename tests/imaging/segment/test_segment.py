@@ -1,0 +1,143 @@
+"""Segmentation from one prompt: synthetic lesions with exact truth, bad prompts, and
+floors on the real labelled lesions in ../shared/data (the full table is printed by
+benchmarks/segment_accuracy.py)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from imaging.errors import PromptError
+from imaging.geometry import Geometry
+from imaging.io import load_image, read_image_file
+from imaging.measure import measure_mask
+from imaging.segment import LinePrompt, PointPrompt, segment
+from imaging.segment.evaluation import dice, evaluate, label_prompts
+from imaging.volume import Volume
+from pipelines.cli import main
+
+SPACING = np.array([0.7, 0.7, 1.25])
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    """Lung (-850 HU) with a chest wall, a 16 mm nodule on a vessel, a juxtapleural one."""
+    size = (110, 100, 60)  # i, j, k
+    g = Geometry(size, SPACING, (0.0, 0.0, 0.0), np.eye(3))
+    k, j, i = np.indices(tuple(reversed(size)))
+    x, y, z = i * SPACING[0], j * SPACING[1], k * SPACING[2]
+    rng = np.random.default_rng(4)
+    hu = np.full(x.shape, -850.0)
+    hu[x > 66] = 40.0  # chest wall
+    angle = np.arctan2(y - 35, x - 25)
+    r_a = 8.0 + 0.8 * np.sin(3 * angle)  # irregular, not a sphere
+    nodule_a = (x - 25) ** 2 + (y - 35) ** 2 + ((z - 37) * 1.1) ** 2 <= r_a**2
+    vessel = (x - 25) ** 2 + (z - 37) ** 2 <= 1.6**2
+    nodule_b = (x - 60.5) ** 2 + (y - 35) ** 2 + (z - 37) ** 2 <= 6.0**2
+    hu[vessel] = 40.0
+    hu[nodule_a | nodule_b] = 30.0
+    hu = ndimage.gaussian_filter(hu, sigma=0.8 / SPACING[::-1]) + rng.normal(0, 20, hu.shape)
+    image = Volume(hu.astype(np.float32), g)
+    truth_a = Volume(nodule_a.astype(np.uint8), g)
+    truth_b = Volume((nodule_b & (x <= 66)).astype(np.uint8), g)
+    return image, truth_a, truth_b
+
+
+def test_nodule_on_a_vessel_from_a_click(phantom):
+    image, truth, _ = phantom
+    res = segment(image, label_prompts(truth)["deepest"])
+    ref = measure_mask(truth)
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+    assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.10
+    # the vessel (40 HU, passing through along y) was not followed out of the nodule
+    full = res.full_mask(image.geometry)
+    assert full.sum() <= 1.3 * truth.array.sum()
+
+
+def test_juxtapleural_nodule_does_not_leak_into_chest_wall(phantom):
+    image, _, truth = phantom
+    res = segment(image, label_prompts(truth)["deepest"])
+    full = res.full_mask(image.geometry)
+    assert dice(full, truth.array) >= 0.75
+    assert full.sum() <= 1.6 * truth.array.sum()
+
+
+def test_clicks_anywhere_in_the_inner_half_agree(phantom):
+    image, truth, _ = phantom
+    prompts = label_prompts(truth, random_points=3, seed=1)
+    lengths = [segment(image, prompts[k]).measurement.long_axis_mm
+               for k in ("inner1", "inner2", "inner3", "deepest")]
+    assert (max(lengths) - min(lengths)) / np.median(lengths) <= 0.05
+
+
+def test_line_prompt(phantom):
+    image, truth, _ = phantom
+    res = segment(image, label_prompts(truth)["line"])
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+
+
+def test_bad_prompts(phantom):
+    image, _, _ = phantom
+    with pytest.raises(PromptError, match="outside the image"):
+        segment(image, PointPrompt((500.0, 0.0, 0.0)))
+    with pytest.raises(PromptError, match="air or aerated lung"):
+        segment(image, PointPrompt((10.0, 10.0, 10.0)))
+    g = Geometry((150, 150, 20), (2.0, 2.0, 5.0), (0, 0, 0), np.eye(3))
+    soft = Volume(np.random.default_rng(0).normal(40, 10, (20, 150, 150)).astype(np.float32), g)
+    with pytest.raises(PromptError, match="no lesion can be separated"):
+        segment(soft, PointPrompt((150.0, 150.0, 50.0)))
+    with pytest.raises(PromptError, match="shorter than 1 mm"):
+        LinePrompt((1.0, 1.0, 1.0), (1.2, 1.0, 1.0))
+
+
+def test_segment_command_writes_mask_and_measures(phantom, tmp_path, capsys):
+    from imaging.io import write_image_file
+
+    image, truth, _ = phantom
+    write_image_file(image, tmp_path / "ct.nii.gz")
+    p = label_prompts(truth)["deepest"].point
+    out = tmp_path / "mask.nii.gz"
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "--point", ",".join(map(str, p)),
+                 "--out", str(out)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    written = read_image_file(out)
+    assert written.geometry.same_grid(image.geometry)
+    assert dice(written.array > 0, truth.array) >= 0.85
+    assert doc["voxels"] == int((written.array > 0).sum())
+    assert main(["segment", str(tmp_path / "ct.nii.gz"), "--point", "10,10,10"]) == 2
+
+
+# -- real lesions: floors at what the method reaches today --------------------------
+REAL = {
+    "lidc_idri_0001": ("lesions/lidc_idri_0001", "lesions/lidc_idri_0001/labels_pylidc/"
+                       "nodule1_consensus50.nrrd"),
+    "pyradiomics_lung1": ("lesions/pyradiomics_lung1/lung1_image.nrrd",
+                          "lesions/pyradiomics_lung1/lung1_label.nrrd"),
+}
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_lung_nodules(shared_data, name):
+    image_path, label_path = REAL[name]
+    image = load_image(shared_data / image_path)
+    label = read_image_file(pathlib.Path(shared_data / label_path))
+    label = label.with_array((label.array > 0).astype(np.uint8))
+    rows = [r for r in evaluate(name, image, label) if r.prompt in ("deepest", "line")]
+    assert all(not r.error for r in rows), [r.error for r in rows]
+    assert min(r.dice for r in rows) >= 0.85, [r.dice for r in rows]
+    assert all(abs(r.long_error_pct) <= 20.0 for r in rows), [r.long_error_pct for r in rows]
+    assert all(r.seconds < 5.0 for r in rows)
+
+
+@pytest.mark.shared_data
+def test_real_soft_tissue_mass_from_a_drawn_line(shared_data):
+    image = load_image(shared_data / "lesions/mirp_sts_002/ct_image.nii.gz")
+    label = read_image_file(shared_data / "lesions/mirp_sts_002/gtv_mask.nii.gz")
+    res = segment(image, label_prompts(label)["line"])
+    assert dice(res.full_mask(image.geometry), label.array > 0) >= 0.8
+    assert abs(res.measurement.long_axis_mm / measure_mask(label).long_axis_mm - 1) <= 0.10
