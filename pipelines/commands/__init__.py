@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cohort, convert, ls, measure, recist, segment
+from . import cohort, convert, ls, measure, recist, sample, segment
 
-COMMANDS = (ls, convert, segment, measure, recist, cohort)
+COMMANDS = (ls, convert, segment, measure, recist, cohort, sample)

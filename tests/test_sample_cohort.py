@@ -1,0 +1,102 @@
+"""The sample cohort: valid DICOM (dciodvfy), deterministic, and the truth it records
+gives the published outcome through the scorer (1 CR, 5 PR, 1 SD after four cycles)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from imaging.io import discover
+from imaging.recist import score
+from pipelines.cli import main
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("sample")
+    assert main(["sample", str(out), "--preview"]) == 0
+    return out
+
+
+def test_week12_categories_from_truth_are_1_cr_5_pr_1_sd(sample):
+    truth = json.loads((sample / "truth.json").read_text())
+    week12 = {}
+    for pid, patient in truth["patients"].items():
+        result = score(patient["recist_case"])  # the scorer on the generator's own truths
+        dates = [v["date"] for v in patient["visits"] if v["week"] == 12]
+        week12[pid] = next(tp["overall"] for tp in result["timepoints"] if tp["date"] in dates)
+    assert week12 == {"ATC-A": "SD", "ATC-B": "PR", "ATC-C": "PR", "ATC-D": "PR",
+                      "ATC-E": "PR", "ATC-F": "PR", "ATC-G": "CR"}
+    b = score(truth["patients"]["ATC-B"]["recist_case"])
+    week24 = next(v["date"] for v in truth["patients"]["ATC-B"]["visits"] if v["week"] == 24)
+    assert b["progression_date"] == week24
+
+
+def test_every_object_passes_dciodvfy(sample):
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
+    files = sorted(p for p in (sample / "dicom").rglob("*") if p.is_file())
+    assert len(files) > 3000
+
+    def check(path: Path) -> str:
+        out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
+        errors = [line for line in (out.stdout + out.stderr).splitlines()
+                  if line.startswith("Error")]
+        return f"{path}: {errors}" if errors else ""
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        problems = [p for p in pool.map(check, files) if p]
+    assert problems == []
+
+
+def test_studies_series_and_files_as_a_scanner_writes_them(sample):
+    inventory = discover(sample / "dicom")
+    by_study = inventory.by_study()
+    assert len(by_study) == 25
+    assert {s.first.patient_id for s in inventory.series} == {f"ATC-{c}" for c in "ABCDEFG"}
+    kinds = {(s.first.description.split()[0], s.is_localizer) for s in inventory.series}
+    assert ("TOPOGRAM", True) in kinds
+    assert ("LUNG", False) in kinds
+    syntaxes = {s.first.transfer_syntax for s in inventory.series}
+    assert "1.2.840.10008.1.2.5" in syntaxes  # one RLE-compressed study
+    depth = {len(p.relative_to(sample / "dicom").parts) for p in (sample / "dicom").rglob("*")
+             if p.is_file()}
+    assert depth == {4}
+    size = sum(p.stat().st_size for p in (sample / "dicom").rglob("*") if p.is_file())
+    assert size < 300 * 2**20
+
+
+def test_prompts_clinical_and_preview(sample):
+    with (sample / "prompts.csv").open() as fh:
+        prompts = list(csv.DictReader(fh))
+    assert len(prompts) == 19  # A 2, B 3, C 2, D 3, E 2, F 2, G 5
+    assert {p["patient_id"] for p in prompts} == {f"ATC-{c}" for c in "ABCDEFG"}
+    new = [p for p in prompts if p["study_date"]]
+    assert [(p["patient_id"], p["lesion_id"], p["role"]) for p in new] == [
+        ("ATC-B", "N2", "new")]
+    with (sample / "clinical.csv").open() as fh:
+        clinical = list(csv.DictReader(fh))
+    assert len(clinical) == 7
+    assert (sample / "preview.png").stat().st_size > 50_000
+
+
+def test_same_seed_same_bytes(tmp_path):
+    def digest(folder: Path) -> str:
+        h = hashlib.sha256()
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                h.update(str(p.relative_to(folder)).encode())
+                h.update(p.read_bytes())
+        return h.hexdigest()
+
+    for name in ("a", "b"):
+        assert main(["sample", str(tmp_path / name), "--patients", "1", "--workers", "1"]) == 0
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
