@@ -55,8 +55,19 @@ test: system-deps $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
+# The main job that exists today on the sample cohort: generate it (once), score every
+# patient's RECIST case, compute the cohort end points and plots.
 demo: $(STAMP)
-	$(VENV)/bin/caliper --help
+	@[ -f $(SAMPLE)/truth.json ] || $(VENV)/bin/caliper sample $(SAMPLE) --preview >/dev/null
+	@mkdir -p $(OUT)/recist
+	@for case in $(SAMPLE)/cases/*.json; do \
+		$(VENV)/bin/caliper recist score $$case > $(OUT)/recist/$$(basename $$case) || exit 1; \
+	done
+	@$(VENV)/bin/caliper cohort $(OUT)/recist --clinical $(SAMPLE)/clinical.csv --out $(OUT)/cohort >/dev/null
+	@echo "sample cohort:      $(SAMPLE)/dicom (preview: $(SAMPLE)/preview.png)"
+	@echo "RECIST results:     $(OUT)/recist/"
+	@echo "cohort end points:  $(OUT)/cohort/endpoints.json, endpoints.csv"
+	@echo "report plots:       $(OUT)/cohort/waterfall.png spider.png swimmer.png kaplan_meier.png"
 
 bench: $(STAMP)
 	$(PY) benchmarks/load_series.py

@@ -12,7 +12,8 @@ poses all come from the seed). Layout under OUT:
 * ``clinical.csv``: patient_id, treatment_start, death_date, last_followup_date.
 * ``truth.json``: per patient, lesion and visit the true long and short axis
   and volume measured on the generator's own masks, and the expected RECIST
-  1.1 response per visit (the scorer run on those truths).
+  1.1 response per visit (the scorer run on those truths); ``cases/<patient>.json``
+  holds each patient's RECIST case built from the truth.
 """
 
 from __future__ import annotations
@@ -335,6 +336,10 @@ def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
                          "death_date": death.isoformat() if death else "",
                          "last_followup_date": last.isoformat()})
 
+    for pid, patient in truth["patients"].items():
+        path = out / "cases" / f"{pid}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(patient["recist_case"], indent=1) + "\n")
     _write_csv(out / "prompts.csv", prompts)
     _write_csv(out / "clinical.csv", clinical)
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")

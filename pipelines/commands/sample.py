@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     truth = generate(args.out, patients=args.patients, seed=args.seed, workers=args.workers,
-                     preview=args.preview, progress=Progress("writing studies", enabled=True))
+                     preview=args.preview, progress=Progress("writing studies"))
     print_json({
         "out": str(args.out),
         "dicom": str(args.out / "dicom"),
