@@ -138,6 +138,7 @@ def _directions(n: int = 200) -> np.ndarray:
 
 
 DIRECTIONS = _directions()
+SPLIT_MIN_HU = 80.0  # two classes closer than this are one tissue
 RAY_STEP_MM = 0.5
 
 
@@ -167,14 +168,14 @@ def _bands(values: np.ndarray, median: float) -> list[tuple[float, float]]:
     v = np.clip(values, -1000.0, 1000.0)
     lo, hi = -np.inf, np.inf
     out: list[tuple[float, float]] = []
-    for _ in range(2):
+    for _ in range(3):
         part = v[(v >= lo) & (v <= hi)]
         if part.size < 20 or np.ptp(part) == 0:
             break
         cut = float(threshold_otsu(part))
         below, above = part[part < cut], part[part >= cut]
-        if out and (min(below.size, above.size) < 0.15 * part.size
-                    or above.mean() - below.mean() < 120.0):
+        if out and (min(below.size, above.size) < 0.1 * part.size
+                    or above.mean() - below.mean() < SPLIT_MIN_HU):
             break
         if median >= cut:
             lo = cut
