@@ -244,15 +244,13 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             region = _component(region & _star(region, g, centre, limit), seeds)
             if region.sum() < 3:
                 break
-            dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
-            deepest = np.unravel_index(int(np.argmax(dist)), dist.shape)
-            centre = g.index_to_lps([deepest[2], deepest[1], deepest[0]])
+            centre = _deepest_near(region, g, centre, 0.6 * r_med)
         if region.sum() < 3:
             score = -np.inf
         elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
             score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
-            score = -1.0
+            score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
         else:
             score = _edge_strength(region, gradient)
         info = {"band_low_hu": max(band[0], -2000.0), "band_high_hu": min(band[1], 5000.0),
@@ -261,6 +259,20 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             best = (score, region, info)
     assert best is not None
     return best[1], best[2]
+
+
+def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm: float
+                  ) -> np.ndarray:
+    """The region's deepest point (largest distance to its edge) within ``radius_mm`` of
+    ``centre``: the lesion's own centre, not that of a structure it touches."""
+    dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
+    k, j, i = np.nonzero(dist)
+    pts = g.index_to_lps(np.column_stack([i, j, k]).astype(float))
+    near = np.linalg.norm(pts - centre, axis=1) <= max(radius_mm, 2.0)
+    if not near.any():
+        return centre
+    best = np.flatnonzero(near)[int(np.argmax(dist[k[near], j[near], i[near]]))]
+    return pts[best]
 
 
 def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray) -> np.ndarray:
