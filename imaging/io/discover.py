@@ -435,7 +435,7 @@ def discover(
     paths: Path | str | Iterable[Path | str],
     *,
     progress: Callable[[int, int], None] | None = None,
-    workers: int = 2,
+    workers: int = 1,
 ) -> Inventory:
     """Walk folders (or take files) and group image instances into series.
 
@@ -446,7 +446,8 @@ def discover(
     progress
         Called as ``progress(done, total)`` while headers are read.
     workers
-        Threads reading headers (file I/O bound).
+        Threads reading headers. Parsing is CPU-bound Python, so more threads
+        only help on a slow (network) file system.
 
     Raises
     ------

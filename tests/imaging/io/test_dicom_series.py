@@ -271,3 +271,17 @@ def test_integer_hu_kept_as_int16_and_overflow_falls_back_to_float(tmp_path):
     vol = load_one(tmp_path / "b")
     assert vol.array.dtype == np.float32
     assert np.all(vol.array == 33000.0)
+
+
+def test_dicomdir_is_skipped_and_its_files_found_by_walking(tmp_path):
+    from pydicom.fileset import FileSet
+
+    paths = write_series(tmp_path / "src", axial_positions(4))
+    fs = FileSet()
+    for p in paths:
+        fs.add(p)
+    fs.write(tmp_path / "media")
+    inv = discover(tmp_path / "media")
+    assert [f.reason for f in inv.skipped] == ["non-image object: DICOMDIR (media directory)"]
+    assert len(inv.series) == 1
+    assert inv.series[0].slices == 4
