@@ -26,6 +26,9 @@ are handled):
    neighbouring node or an organ. The basin holding the click is the lesion.
    Negative clicks become competing markers; positive clicks add their own
    grown regions.
+   When every band leaks (a lesion that differs little from its
+   surroundings, such as a thyroid mass between muscle and gland), each ray
+   stops instead where the HU leave the seed's median +- 3 noise SDs.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
    filled, and the one connected component holding the seed is kept.
@@ -258,7 +261,42 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         if best is None or score > best[0]:
             best = (score, region, info)
     assert best is not None
+    if isinstance(prompt, LinePrompt):
+        leaked = -best[0] > 0.3 * prompt.expected_diameter_mm  # chord far from the line
+    else:
+        leaked = best[0] < 0  # every band leaks
+    if leaked:  # the lesion differs little from its surroundings
+        fallback = _deviation_candidate(image, g, seeds, median, prompt, reach, gradient)
+        if fallback is not None:
+            if not isinstance(prompt, LinePrompt):
+                return fallback
+            error = abs(_chord_mm(fallback[0], g, prompt) - prompt.expected_diameter_mm)
+            if -error > best[0]:
+                return fallback
     return best[1], best[2]
+
+
+def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                         median: float, prompt: Prompt, reach: float, gradient: np.ndarray
+                         ) -> tuple[np.ndarray, dict[str, float]] | None:
+    """Low-contrast lesions: stop each ray where the HU leave median +- 3 noise SDs."""
+    _, spread = _seed_stats(image, g, prompt)
+    tol = 3.0 * max(spread, 8.0)
+    band = (median - tol, median + tol)
+    t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
+    radii = _edge_distances(t, profiles, band)
+    r_med = float(np.median(radii))
+    if r_med >= 0.9 * reach:
+        return None
+    limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
+    centre = np.asarray(prompt.point, dtype=float)
+    region = _component((image >= band[0]) & (image <= band[1]), seeds)
+    region = _component(region & _star(region, g, centre, limit), seeds)
+    if region.sum() < 3:
+        return None
+    return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,
+                    "edge_strength_hu_per_mm": _edge_strength(region, gradient),
+                    "low_contrast": 1.0}
 
 
 def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm: float
