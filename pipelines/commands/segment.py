@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from imaging.errors import InputError
-from imaging.io import load_image, write_image_file
+from imaging.io import discover, load_image, write_image_file
+from imaging.io.seg_export import SegmentSpec, write_seg
 from imaging.segment import LinePrompt, PointPrompt, segment, voxel_to_point
 from imaging.volume import Volume
 
@@ -29,15 +30,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--negative", type=float_list(3, "--negative"), action="append", default=[],
                    metavar="X,Y,Z", help="click on something that is not the lesion")
     p.add_argument("--out", type=Path, metavar="MASK",
-                   help="write the mask (.nii.gz / .nrrd / .mha) on the image's grid")
+                   help="write the mask on the image's grid: .nii.gz / .nrrd / .mha, or .dcm "
+                        "for a DICOM SEG referencing the source series")
     p.add_argument("--nodal", action="store_true", help="lymph node: RECIST diameter = short axis")
     p.add_argument("--series", metavar="UID", help="SeriesInstanceUID when IMAGE is a folder")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.out is not None and args.out.name.endswith(".dcm"):
-        raise InputError(f"{args.out}: DICOM SEG output is not available yet; write .nii.gz")
+    as_seg = args.out is not None and args.out.name.lower().endswith(".dcm")
+    if as_seg and (not args.image.is_dir() and not args.image.name.lower().endswith(".dcm")):
+        raise InputError(f"{args.out}: DICOM SEG needs a DICOM series as IMAGE, got {args.image}")
     volume = load_image(args.image, series_uid=args.series)
     extra = {"positive": tuple(args.positive), "negative": tuple(args.negative)}
     if args.line is not None:
@@ -47,7 +50,11 @@ def run(args: argparse.Namespace) -> int:
         prompt = PointPrompt(point, **extra)
     result = segment(volume, prompt, nodal=args.nodal)
     warn(volume.warnings)
-    if args.out is not None:
+    if as_seg:
+        series = discover(args.image).get(volume.info.series_uid)
+        write_seg(args.out, series, result.full_mask(volume.geometry),
+                  [SegmentSpec(1, "lesion")])
+    elif args.out is not None:
         full = Volume(result.full_mask(volume.geometry), volume.geometry, volume.info)
         write_image_file(full, args.out)
     out = result.measurement.to_dict()

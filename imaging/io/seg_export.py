@@ -1,0 +1,111 @@
+"""Lesion masks -> DICOM Segmentation (highdicom), referencing the source CT series.
+
+The mask must lie on the series' acquired slices (one frame per source image,
+in the order of their positions along the slice normal). A series whose grid
+the loader changed (tilt correction, equalised spacing) cannot be referenced
+frame by frame; such masks are refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import highdicom as hd
+import numpy as np
+import pydicom
+from pydicom.sr.codedict import codes
+
+from ..errors import InputError
+from .dicom_writer import uid_from
+from .discover import Series
+
+__all__ = ["SegmentSpec", "write_seg"]
+
+SOFTWARE = "Caliper 0.1"
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """One segment: the label value in the mask, its name and tracking identifiers."""
+
+    label: int
+    name: str
+    tracking_id: str | None = None
+    tracking_uid: str | None = None
+
+
+def _sorted_sources(series: Series) -> list[pydicom.Dataset]:
+    first = series.first
+    if first.orientation is None:
+        raise InputError(f"series {series.series_uid}: no ImageOrientationPatient")
+    iop = np.asarray(first.orientation)
+    normal = np.cross(iop[:3], iop[3:])
+    instances = sorted((i for i in series.instances if not i.is_localizer),
+                       key=lambda i: float(np.dot(i.position, normal)))
+    return [pydicom.dcmread(i.path) for i in instances]
+
+
+def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[SegmentSpec], *,
+              series_number: int = 300, algorithm: str = "Caliper semi-automatic") -> Path:
+    """Write the label mask (array [k, j, i]) as a binary DICOM SEG next to its source."""
+    sources = _sorted_sources(series)
+    if mask.shape != (len(sources), sources[0].Rows, sources[0].Columns):
+        raise InputError(
+            f"series {series.series_uid}: DICOM SEG needs the mask on the acquired slices "
+            f"({len(sources)} x {sources[0].Rows} x {sources[0].Columns}); the loaded volume "
+            f"is {mask.shape} (tilt or spacing was corrected): write NIfTI instead"
+        )
+    present = sorted(int(v) for v in np.unique(mask) if v != 0)
+    specs = [s for s in segments if s.label in present]
+    if not specs:
+        raise InputError(f"{path}: the mask holds no labelled voxels to export")
+    # highdicom wants segment numbers 1..n: renumber the labels in order
+    relabel = np.zeros(int(mask.max()) + 1, dtype=np.uint8)
+    for n, spec in enumerate(specs, start=1):
+        relabel[spec.label] = n
+    labels = relabel[mask]
+    algorithm_id = hd.AlgorithmIdentificationSequence(
+        name=algorithm, family=codes.cid7162.HistogramAnalysis, version=SOFTWARE)
+    descriptions = [
+        hd.seg.SegmentDescription(
+            segment_number=n,
+            segment_label=spec.name[:64],
+            segmented_property_category=codes.SCT.MorphologicallyAbnormalStructure,
+            segmented_property_type=codes.SCT.Neoplasm,
+            algorithm_type=hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC,
+            algorithm_identification=algorithm_id,
+            tracking_id=spec.tracking_id,
+            tracking_uid=spec.tracking_uid,
+        )
+        for n, spec in enumerate(specs, start=1)
+    ]
+    seg = hd.seg.Segmentation(
+        source_images=sources,
+        pixel_array=labels,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=str(uid_from(series.series_uid, "seg", series_number)),
+        series_number=series_number,
+        sop_instance_uid=str(uid_from(series.series_uid, "seg", series_number, "sop",
+                                      labels.tobytes().hex()[:64])),
+        instance_number=1,
+        manufacturer="Caliper",
+        manufacturer_model_name="Caliper",
+        software_versions=SOFTWARE,
+        device_serial_number="0",
+        content_label="LESIONS",
+        content_description="Lesion segmentation",
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".dcm")
+    os.close(fd)
+    try:
+        seg.save_as(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
