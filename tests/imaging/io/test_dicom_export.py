@@ -1,0 +1,61 @@
+"""DICOM SR (TID 1500) of lesion measurements: dciodvfy-valid, and read back with
+highdicom to the same numbers, coordinates and tracking identifiers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import highdicom as hd
+import numpy as np
+import pytest
+from pydicom.sr.codedict import codes
+
+from imaging.geometry import Geometry
+from imaging.io import discover
+from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
+from imaging.measure import measure_mask
+from imaging.volume import Volume
+from tests.dicom_factory import axial_positions, with_spec, write_series
+
+
+def _measurement(radius_mm: float):
+    g = Geometry((40, 40, 10), (1.0, 1.0, 2.0), (-20.0, -20.0, 0.0), np.eye(3))
+    k, j, i = np.indices((10, 40, 40))
+    x, y, z = i - 20.0, j - 20.0, k * 2.0
+    mask = ((x / radius_mm) ** 2 + (y / (0.7 * radius_mm)) ** 2 + ((z - 9) / 6) ** 2) <= 1
+    return measure_mask(Volume(mask.astype(np.uint8), g))
+
+
+def test_sr_validates_and_reads_back(tmp_path):
+    write_series(tmp_path / "ct", axial_positions(4), spec=with_spec(patient_id="PT-9"))
+    series = discover(tmp_path / "ct").series[0]
+    lesions = [LesionReport("T1", _measurement(12.0), "lung"),
+               LesionReport("N1", _measurement(9.0), "lymph node", nodal=True)]
+    path = write_sr(tmp_path / "sr.dcm", series, lesions, time_point="week 12",
+                    time_point_order=3)
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
+    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
+    assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
+
+    sr = hd.sr.srread(path)
+    groups = sr.content.get_planar_roi_measurement_groups()
+    assert [g.tracking_identifier for g in groups] == ["T1", "N1"]
+    assert [g.tracking_uid for g in groups] == [tracking_uid("PT-9", "T1"),
+                                                tracking_uid("PT-9", "N1")]
+    for group, lesion in zip(groups, lesions, strict=True):
+        m = lesion.measurement
+        values = {meas.name.meaning: (meas.value, meas.unit.value)
+                  for meas in group.get_measurements()}
+        assert values["Long axis"] == (pytest.approx(m.long_axis_mm, abs=0.01), "mm")
+        assert values["Short axis"] == (pytest.approx(m.short_axis_mm, abs=0.01), "mm")
+        assert values["Volume"] == (pytest.approx(m.volume_ml, abs=0.001), "mL")
+        np.testing.assert_allclose(group.roi.value, np.asarray(m.long_axis_endpoints), atol=1e-3)
+    assert groups[1].finding_type.value == "59441001"  # lymph node
+    assert groups[0].finding_type == codes.SCT.Neoplasm
+    # the tracking UID does not depend on the timepoint
+    again = write_sr(tmp_path / "sr2.dcm", series, lesions[:1], time_point="baseline")
+    assert hd.sr.srread(again).content.get_planar_roi_measurement_groups()[0].tracking_uid == (
+        tracking_uid("PT-9", "T1"))
