@@ -37,3 +37,13 @@ def unpacked(shared_data: Path, tmp_path_factory: pytest.TempPathFactory):
         return cache[relative]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample cohort, generated once per test session (``caliper sample --preview``)."""
+    from pipelines.cli import main
+
+    out = tmp_path_factory.mktemp("sample")
+    assert main(["sample", str(out), "--preview"]) == 0
+    return out

@@ -18,13 +18,6 @@ from imaging.recist import score
 from pipelines.cli import main
 
 
-@pytest.fixture(scope="session")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    assert main(["sample", str(out), "--preview"]) == 0
-    return out
-
-
 def test_week12_categories_from_truth_are_1_cr_5_pr_1_sd(sample):
     truth = json.loads((sample / "truth.json").read_text())
     week12 = {}
