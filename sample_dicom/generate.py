@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import pydicom
 
 from imaging.geometry import Geometry
+from imaging.io.atomic import atomic_path
 from imaging.io.dicom_writer import CTSeriesSpec, ct_slice_dataset, uid_from, write_dataset
 from imaging.measure import measure_mask
 from imaging.recist import score
@@ -350,10 +350,7 @@ def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", newline="") as fh:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +9,7 @@ import SimpleITK as sitk
 
 from ..errors import DicomReadError, InputError
 from ..volume import SeriesInfo, Volume
+from .atomic import atomic_path
 
 __all__ = ["IMAGE_SUFFIXES", "is_image_file", "read_image_file", "write_image_file"]
 
@@ -40,13 +39,5 @@ def read_image_file(path: Path, *, dtype: type = np.float32) -> Volume:
 
 def write_image_file(volume: Volume, path: Path) -> None:
     """Write atomically (temporary file, then rename); the suffix picks the format."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = "".join(path.suffixes[-2:]) if path.name.endswith(".nii.gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(suffix=suffix, dir=path.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
-        sitk.WriteImage(volume.to_sitk(), tmp, useCompression=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        sitk.WriteImage(volume.to_sitk(), str(tmp), useCompression=True)

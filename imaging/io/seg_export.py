@@ -8,8 +8,6 @@ frame by frame; such masks are refused with a message saying so.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import pydicom
 from pydicom.sr.codedict import codes
 
 from ..errors import InputError
+from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
@@ -99,13 +98,6 @@ def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[Segme
         content_label="LESIONS",
         content_description="Lesion segmentation",
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".dcm")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         seg.save_as(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -12,8 +12,6 @@ One planar ROI measurement group per lesion, with:
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from pydicom.sr.coding import Code
 
 from ..errors import InputError
 from ..measure import LesionMeasurement
+from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
@@ -104,13 +103,6 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
         manufacturer="Caliper",
         is_complete=True,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".dcm")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sr.save_as(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

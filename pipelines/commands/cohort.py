@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from imaging.endpoints import cohort_endpoints, load_clinical, load_results
+from imaging.io.atomic import atomic_path, write_text_atomic
 from imaging.plots import km_plot, spider_plot, swimmer_plot, waterfall_plot
 
 from .._output import print_json
@@ -24,14 +23,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="patient_id, treatment_start, death_date, last_followup_date")
     p.add_argument("--out", type=Path, required=True, metavar="OUT")
     p.set_defaults(func=run)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def write_cohort(results: Path, clinical: Path | None, out: Path) -> dict[str, Any]:
@@ -48,12 +39,10 @@ def write_cohort(results: Path, clinical: Path | None, out: Path) -> dict[str, A
     endpoints["plots"] = {k: [str(p) for p in v] for k, v in plots.items()}
     write_text_atomic(out / "endpoints.json", json.dumps(endpoints, indent=2) + "\n")
     rows = endpoints["patients_table"]
-    with tempfile.NamedTemporaryFile("w", dir=out, delete=False, suffix=".csv",
-                                     newline="") as fh:
+    with atomic_path(out / "patients.csv") as tmp, tmp.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(fh.name, out / "patients.csv")
     summary = [("patients", endpoints["patients"])]
     summary += [(f"bor_{k}", v) for k, v in endpoints["best_overall_response_counts"].items()]
     for name in ("orr", "dcr"):
