@@ -1,4 +1,5 @@
-"""3D lesion segmentation from one prompt: adaptive region growing + separation.
+"""3D lesion segmentation from one prompt: region growing in a HU band found along rays,
+then separation from attached structures.
 
 The method, step by step (all in a region of interest around the prompt,
 never on the whole volume; all sizes in millimetres, so anisotropic voxels
@@ -11,24 +12,27 @@ are handled):
    the lesion's HU is the median in a 2.5 mm ball around the click (or along
    the central half of the drawn line). A prompt in air or aerated lung
    (below -780 HU) is refused.
-3. **Adaptive region growing**: for a rising tolerance (30 ... 500 HU) the
-   component connected (6-neighbourhood) to the seed within median +-
-   tolerance is grown. A leak into the next structure (lung parenchyma,
-   vessel tree, chest wall, neighbouring organ) shows as a jump of the
-   region's volume; the tolerance just before the largest jump is kept. With
-   a drawn line, the tolerance whose chord along the line best matches the
-   drawn length is kept instead.
+3. **The lesion's HU band, from rays**: 200 rays (evenly spread over the
+   sphere) sample the image from the prompt outwards. Otsu's threshold on
+   those samples separates the lesion's side from what differs most (lung,
+   air); up to two further Otsu levels on the seed's side (kept when the
+   classes are >= 80 HU apart) separate ground glass from lung or a mass
+   from fat. Each band is a candidate: the component connected to the seed
+   within the band, clamped to a star shape (each direction at most 1.3 x
+   the median edge distance along the rays), cast again from the region's
+   deepest point near the click. The candidate with the strongest mean
+   gradient on its boundary wins (one whose rays find no edge counts as a
+   leak); with a drawn line, the one whose chord matches the drawn length.
+   When every band leaks (a lesion that differs little from its
+   surroundings, such as a thyroid mass between muscle and gland), each ray
+   stops instead where the HU leave the seed's median +- 3 noise SDs.
 4. **Separation from attached structures**: a morphological opening with a
    ball of a quarter of the lesion's radius (0.7-2.5 mm) cuts thin
    attachments such as vessels and pleural tags; then a watershed on the
    distance map (markers: its h-maxima, h a fifth of the lesion's radius)
    splits the lesion from broad contacts such as the chest wall, a
    neighbouring node or an organ. The basin holding the click is the lesion.
-   Negative clicks become competing markers; positive clicks add their own
-   grown regions.
-   When every band leaks (a lesion that differs little from its
-   surroundings, such as a thyroid mass between muscle and gland), each ray
-   stops instead where the HU leave the seed's median +- 3 noise SDs.
+   Negative clicks become competing markers; positive clicks are extra seeds.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
    filled, and the one connected component holding the seed is kept.
@@ -446,7 +450,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     mask = Volume(lesion.astype(np.uint8), sub, volume.info)
     measurement = measure_mask(mask, nodal=nodal)
     details = {
-        "method": "adaptive region growing + opening + distance-map watershed",
+        "method": "ray-cast HU band + star-shaped region growing + opening + watershed",
         "seed_median_hu": round(median, 1),
         "seed_spread_hu": round(spread, 1),
 
