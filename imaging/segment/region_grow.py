@@ -146,6 +146,7 @@ def _directions(n: int = 200) -> np.ndarray:
 
 DIRECTIONS = _directions()
 SPLIT_MIN_HU = 80.0  # two classes closer than this are one tissue
+FAR_FROM_SEED_HU = 400.0
 RAY_STEP_MM = 0.5
 
 
@@ -175,8 +176,10 @@ def _bands(values: np.ndarray, median: float) -> list[tuple[float, float]]:
     v = np.clip(values, -1000.0, 1000.0)
     lo, hi = -np.inf, np.inf
     out: list[tuple[float, float]] = []
-    for _ in range(3):
+    for n in range(3):
         part = v[(v >= lo) & (v <= hi)]
+        if n:  # after the first split, tissues far from the lesion (bone, air) only mislead
+            part = part[np.abs(part - median) <= FAR_FROM_SEED_HU]
         if part.size < 20 or np.ptp(part) == 0:
             break
         cut = float(threshold_otsu(part))
