@@ -111,7 +111,11 @@ def load_series(
     slices = [slices[i] for i in order]
     dist = dist[order]
 
-    array = _read_pixels(slices, first.rows, first.columns, workers, progress)
+    try:
+        array = _read_pixels(_hu_dtype(slices), slices, first.rows, first.columns, workers,
+                             progress)
+    except _NotInt16:  # a slice's HU do not fit int16: read again as float32
+        array = _read_pixels(np.float32, slices, first.rows, first.columns, workers, progress)
 
     origin = slices[0].position
     spacing_k = _nominal_gap(dist, first)
@@ -312,19 +316,6 @@ def _drop_duplicates(
 
 # -- pixels ---------------------------------------------------------------------
 def _read_pixels(
-    slices: Sequence[_Slice],
-    rows: int,
-    columns: int,
-    workers: int,
-    progress: Callable[[int, int], None] | None,
-) -> np.ndarray:
-    try:
-        return _read_pixels_as(_hu_dtype(slices), slices, rows, columns, workers, progress)
-    except _NotInt16:
-        return _read_pixels_as(np.float32, slices, rows, columns, workers, progress)
-
-
-def _read_pixels_as(
     dtype: type,
     slices: Sequence[_Slice],
     rows: int,

@@ -231,7 +231,7 @@ def _edge_distances(t: np.ndarray, profiles: np.ndarray, band: tuple[float, floa
 
 
 def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float,
-          prompt: Prompt) -> tuple[np.ndarray, dict[str, float]]:
+          spread: float, prompt: Prompt) -> tuple[np.ndarray, dict[str, float]]:
     """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate."""
     expected = prompt.expected_diameter_mm
     reach = 1.6 * expected if expected else 40.0
@@ -273,7 +273,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     else:
         leaked = best[0] < 0  # every band leaks
     if leaked:  # the lesion differs little from its surroundings
-        fallback = _deviation_candidate(image, g, seeds, median, prompt, reach, gradient)
+        fallback = _deviation_candidate(image, g, seeds, median, spread, prompt, reach,
+                                        gradient)
         if fallback is not None:
             if not isinstance(prompt, LinePrompt):
                 return fallback
@@ -284,10 +285,9 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
 
 
 def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
-                         median: float, prompt: Prompt, reach: float, gradient: np.ndarray
-                         ) -> tuple[np.ndarray, dict[str, float]] | None:
+                         median: float, spread: float, prompt: Prompt, reach: float,
+                         gradient: np.ndarray) -> tuple[np.ndarray, dict[str, float]] | None:
     """Low-contrast lesions: stop each ray where the HU leave median +- 3 noise SDs."""
-    _, spread = _seed_stats(image, g, prompt)
     tol = 3.0 * max(spread, 8.0)
     band = (median - tol, median + tol)
     t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
@@ -434,7 +434,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             )
         seeds = [_index(sub, p) for p in prompt.seeds]
         negatives = [_index(sub, p) for p in prompt.negative]
-        region, grow_info = _grow(smooth, sub, seeds, median, prompt)
+        region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt)
         if region.sum() < 3:
             raise PromptError(
                 f"no lesion can be separated at {tuple(round(v, 1) for v in prompt.point)} mm "
