@@ -85,28 +85,36 @@ def register(baseline: Volume, followup: Volume, *, affine: bool = True) -> Regi
     return Registration(transform, metric)
 
 
+def _box(volume: Volume, centre_lps, half_mm: float) -> sitk.Image:
+    """The clamped float image cropped to a box of ``half_mm`` around an LPS point."""
+    g = volume.geometry
+    corners = np.array([[dx, dy, dz] for dx in (-1, 1) for dy in (-1, 1) for dz in (-1, 1)])
+    idx = g.lps_to_index(np.asarray(centre_lps, dtype=float) + half_mm * corners)
+    lo = np.clip(np.floor(idx.min(axis=0)).astype(int), 0, np.asarray(g.size) - 1)
+    hi = np.clip(np.ceil(idx.max(axis=0)).astype(int) + 1, lo + 1, np.asarray(g.size))
+    crop = volume.array[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
+    sub = Volume(crop, g.with_(size=tuple(int(v) for v in hi - lo),
+                               origin=g.index_to_lps(lo.astype(float))), volume.info)
+    return _prepare(sub)
+
+
 def refine_locally(baseline: Volume, followup: Volume, registration: Registration,
                    centre_lps, *, half_mm: float = 35.0) -> Registration:
-    """Rigid refinement in a box of ``half_mm`` around a baseline point."""
-    fixed, moving = _prepare(baseline), _prepare(followup)
-    mask = sitk.Image(fixed.GetSize(), sitk.sitkUInt8)
-    mask.CopyInformation(fixed)
-    g = baseline.geometry
-    lo = np.floor(g.lps_to_index(np.asarray(centre_lps) - half_mm)).astype(int)
-    hi = np.ceil(g.lps_to_index(np.asarray(centre_lps) + half_mm)).astype(int)
-    lo, hi = np.maximum(np.minimum(lo, hi), 0), np.minimum(np.maximum(lo, hi),
-                                                           np.asarray(g.size) - 1)
-    arr = sitk.GetArrayViewFromImage(mask).copy()
-    arr[lo[2]:hi[2] + 1, lo[1]:hi[1] + 1, lo[0]:hi[0] + 1] = 1
-    box = sitk.GetImageFromArray(arr)
-    box.CopyInformation(fixed)
+    """Rigid refinement in a box of ``half_mm`` around a baseline point.
+
+    Both images are cropped first (the follow-up to a box 20 mm larger around the
+    globally mapped point), so the cost does not depend on the scan's size.
+    """
+    fixed = _box(baseline, centre_lps, half_mm)
+    moving = _box(followup, registration.map_point(centre_lps), half_mm + 20.0)
+    if min(fixed.GetSize()) < 4 or min(moving.GetSize()) < 4:
+        return registration
     local = sitk.Euler3DTransform()
     local.SetCenter([float(v) for v in centre_lps])
     composite = sitk.CompositeTransform([registration.transform, local])
     method = _method((2, 1), (1.0, 0.0))
     method.SetOptimizerScales([1000.0, 1000.0, 1000.0, 1.0, 1.0, 1.0])  # radians vs mm
-    method.SetMetricFixedMask(box)
-    method.SetMetricSamplingPercentage(0.5, SEED)
+    method.SetMetricSamplingPercentage(0.25, SEED)
     method.SetInitialTransform(composite, inPlace=True)
     try:
         method.Execute(fixed, moving)
