@@ -32,7 +32,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,distributed]'
+	$(PY) -m pip install --quiet -e '.[dev,distributed,review]'
 	touch $(STAMP)
 
 system-deps:
@@ -51,29 +51,31 @@ system-deps:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# napari needs an OpenGL context: the suite runs under Xvfb with Mesa's software renderer
 test: system-deps $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	LIBGL_ALWAYS_SOFTWARE=1 xvfb-run -a -s "-screen 0 1600x1000x24" $(PY) -m pytest
 
-# The main job that exists today on the sample cohort: generate it (once), score every
-# patient's RECIST case, compute the cohort end points and plots.
+# The main job on the sample cohort: generate it (once, deterministic), then `caliper run`
+# (segment, follow, measure, score, export, report). A rerun resumes from OUT/state.sqlite.
 demo: $(STAMP)
 	@[ -f $(SAMPLE)/truth.json ] || $(VENV)/bin/caliper sample $(SAMPLE) --preview >/dev/null
-	@mkdir -p $(OUT)/recist
-	@for case in $(SAMPLE)/cases/*.json; do \
-		$(VENV)/bin/caliper recist score $$case > $(OUT)/recist/$$(basename $$case) || exit 1; \
-	done
-	@$(VENV)/bin/caliper cohort $(OUT)/recist --clinical $(SAMPLE)/clinical.csv --out $(OUT)/cohort >/dev/null
+	@mkdir -p $(OUT)
+	@$(VENV)/bin/caliper run $(SAMPLE)/dicom --prompts $(SAMPLE)/prompts.csv \
+		--clinical $(SAMPLE)/clinical.csv --out $(OUT) > $(OUT).json || [ $$? = 2 ]
 	@echo "sample cohort:      $(SAMPLE)/dicom (preview: $(SAMPLE)/preview.png)"
-	@echo "RECIST results:     $(OUT)/recist/"
-	@echo "cohort end points:  $(OUT)/cohort/endpoints.json, endpoints.csv"
-	@echo "report plots:       $(OUT)/cohort/waterfall.png spider.png swimmer.png kaplan_meier.png"
+	@echo "measurements:       $(OUT)/measurements.csv (and .parquet)"
+	@echo "RECIST results:     $(OUT)/recist/   cohort end points: $(OUT)/cohort/"
+	@echo "DICOM SEG and SR:   $(OUT)/dicom/"
+	@echo "review flags:       $(OUT)/errors.csv"
+	@echo "report:             $(OUT)/report.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/load_series.py
 	$(PY) benchmarks/measure_speed.py
 	$(PY) benchmarks/segment_speed.py
 	$(PY) benchmarks/segment_accuracy.py
+	$(PY) benchmarks/batch.py
 
 clean:
 	rm -rf $(VENV) out $(SAMPLE) .pytest_cache

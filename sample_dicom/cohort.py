@@ -63,8 +63,10 @@ def _lung(c, r: float, phase: float) -> Lesion:
 
 
 def _thyroid(side: int, size: float) -> Lesion:
-    return Lesion((side * 19.0, -20.0, 46.0), (size / 2, 0.85 * size / 2, 0.9 * size / 2), 70.0,
-                  lobes=((0.1, 3, 0.4), (0.05, 5, 2.0)))
+    """An anaplastic thyroid mass: hypoattenuating against the enhancing gland and the
+    muscle, with a thin plane of fatty tissue where it pushes the neck structures aside."""
+    return Lesion((side * 19.0, -20.0, 46.0), (size / 2, 0.85 * size / 2, 0.9 * size / 2), 40.0,
+                  lobes=((0.1, 3, 0.4), (0.05, 5, 2.0)), halo_hu=-40.0)
 
 
 T, NT, NEW = "target", "nontarget", "new"

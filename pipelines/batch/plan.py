@@ -15,6 +15,7 @@ lesion reusing a baseline id. Every bad row is listed at once (exit 2).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,9 +101,13 @@ def _contains(series: Series, point: tuple[float, float, float]) -> tuple[bool, 
 
 
 def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
-              kernel: KernelPreference = "soft", source: str = "prompts"
+              kernel: KernelPreference = "soft", source: str = "prompts",
+              sheet_problems: list[str] | None = None
               ) -> tuple[list[PatientPlan], list[str]]:
-    """The plan of every prompted patient, and warnings (e.g. patients without prompts)."""
+    """The plan of every prompted patient, and warnings (e.g. patients without prompts).
+
+    ``sheet_problems`` (rows that did not parse) are reported with the plan's own,
+    so one error lists every bad row."""
     studies: dict[str, dict[str, list[Series]]] = {}
     for s in inventory.series:
         if s.is_localizer or s.first.modality != "CT":
@@ -113,7 +118,7 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
                          f"({len(inventory.skipped)} file(s) skipped)")
     warnings = [f"patient {pid}: CT studies found but no prompts; not measured"
                 for pid in sorted(set(studies) - {p.patient_id for p in prompts})]
-    problems: list[str] = []
+    problems: list[str] = list(sheet_problems or [])
     plans: list[PatientPlan] = []
     by_patient: dict[str, list[LesionPrompt]] = {}
     for p in prompts:
@@ -161,7 +166,10 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
             problems.append(f"patient {pid}: no baseline prompt (rows without study_date)")
         plans.append(plan)
     if problems:
-        raise PromptSheetError(Path(source), problems)
+        def line(problem: str) -> int:
+            return int(m.group(1)) if (m := re.match(r"line (\d+)", problem)) else 0
+
+        raise PromptSheetError(Path(source), sorted(problems, key=line))
     return plans, warnings
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from imaging.errors import InputError
 from imaging.segment import LinePrompt, PointPrompt
 
-__all__ = ["LesionPrompt", "PromptSheetError", "read_prompts"]
+__all__ = ["LesionPrompt", "PromptSheetError", "read_prompt_rows", "read_prompts"]
 
 REQUIRED = ("patient_id", "lesion_id", "role", "organ", "nodal", "x", "y", "z")
 ROLES = ("target", "nontarget", "new")
@@ -127,6 +127,14 @@ def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]
 
 def read_prompts(path: Path) -> list[LesionPrompt]:
     """Read and check the sheet on its own (patients and images are checked by the plan)."""
+    prompts, problems = read_prompt_rows(path)
+    if problems:
+        raise PromptSheetError(path, problems)
+    return prompts
+
+
+def read_prompt_rows(path: Path) -> tuple[list[LesionPrompt], list[str]]:
+    """The rows that parse, and the problems of those that do not (``line N: what``)."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
@@ -158,6 +166,4 @@ def read_prompts(path: Path) -> list[LesionPrompt]:
         prompts.append(prompt)
     if not rows:
         raise InputError(f"{path}: the prompt sheet has no rows")
-    if problems:
-        raise PromptSheetError(path, problems)
-    return prompts
+    return prompts, problems

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cohort, convert, ls, measure, recist, sample, segment
+from . import cohort, convert, ls, measure, recist, review, run, sample, segment
 
-COMMANDS = (ls, convert, segment, measure, recist, cohort, sample)
+COMMANDS = (ls, convert, segment, measure, recist, cohort, sample, run, review)

@@ -1,0 +1,375 @@
+"""The lesion review dock widget: every timepoint of a patient side by side (napari's
+grid, follow-ups placed in baseline's frame by their registration, so one lesion sits
+at the same place in every view), the lesion table, the RECIST result per timepoint
+with its reasons, and the corrections a reader makes.
+
+Per timepoint four layers: the CT, the lesion labels (one colour per lesion at every
+timepoint), the long/short axes (lines; drag an end to override a measurement), and
+the clicks (add a lesion, or extra clicks to re-segment one).
+
+Shortcuts: ``A`` add the lesion at the last click, ``R`` re-segment the selected
+lesion with the clicks, ``X`` absent, ``T`` too small, ``Shift-S`` sign off the
+timepoint, ``1``/``2``/``3`` lung/soft/bone window. Segmentation runs in a worker
+thread; the table and RECIST result update when it is done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from qtpy.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .reader import image_layer, layer_affine, window
+
+__all__ = ["ReviewWidget", "open_review"]
+
+STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
+            "unequivocal_progression")
+
+
+def _zyx(point) -> list[float]:
+    return [float(point[2]), float(point[1]), float(point[0])]
+
+
+def _xyz(point) -> tuple[float, float, float]:
+    return (float(point[2]), float(point[1]), float(point[0]))
+
+
+class ReviewWidget(QWidget):
+    """Dock widget; ``session`` is a :class:`pipelines.batch.session.ReviewSession`."""
+
+    def __init__(self, napari_viewer, session=None) -> None:
+        super().__init__()
+        self.viewer = napari_viewer
+        self.session = session
+        self.busy = False
+        self.last_error = ""
+        self._axes_index: dict[str, list[tuple[str, str]]] = {}
+        self._updating = False
+        layout = QVBoxLayout(self)
+        self.title = QLabel("no patient")
+        layout.addWidget(self.title)
+        row = QHBoxLayout()
+        for name in ("lung", "soft", "bone"):
+            button = QPushButton(name)
+            button.clicked.connect(lambda _=False, n=name: self.set_window(n))
+            row.addWidget(button)
+        layout.addLayout(row)
+        self.date_box = QComboBox()
+        layout.addWidget(QLabel("timepoint for actions"))
+        layout.addWidget(self.date_box)
+        self.table = QTableWidget()
+        self.table.setSelectionBehavior(QTableWidget.SelectRows)
+        self.table.itemSelectionChanged.connect(self._selected)
+        layout.addWidget(self.table)
+        actions = QHBoxLayout()
+        for text, slot in (("Add lesion [A]", self.add_from_click),
+                           ("Re-segment [R]", self.resegment_selected),
+                           ("Absent [X]", lambda: self.set_status_selected("absent")),
+                           ("Too small [T]", lambda: self.set_status_selected("too_small"))):
+            button = QPushButton(text)
+            button.clicked.connect(slot)
+            actions.addWidget(button)
+        layout.addLayout(actions)
+        status_row = QHBoxLayout()
+        self.status_box = QComboBox()
+        self.status_box.addItems(STATUSES)
+        set_status = QPushButton("Set status")
+        set_status.clicked.connect(lambda: self.set_status_selected(
+            self.status_box.currentText()))
+        self.role_box = QComboBox()
+        self.role_box.addItems(("target", "nontarget", "new"))
+        set_role = QPushButton("Set role")
+        set_role.clicked.connect(self._set_role)
+        for w in (self.status_box, set_status, self.role_box, set_role):
+            status_row.addWidget(w)
+        layout.addLayout(status_row)
+        final = QHBoxLayout()
+        accept = QPushButton("Sign off timepoint [Shift-S]")
+        accept.clicked.connect(self.accept_timepoint)
+        save = QPushButton("Save and regenerate outputs")
+        save.clicked.connect(self.save)
+        final.addWidget(accept)
+        final.addWidget(save)
+        layout.addLayout(final)
+        self.recist_table = QTableWidget()
+        layout.addWidget(QLabel("RECIST per timepoint"))
+        layout.addWidget(self.recist_table)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        layout.addWidget(self.message)
+        self._bind_keys()
+        if session is not None:
+            self.load(session)
+
+    # building --------------------------------------------------------------
+    def _to_world(self, date: str) -> np.ndarray | None:
+        """4x4 (x-y-z) mapping this timepoint's LPS into baseline's."""
+        tp = self.session.timepoint(date)
+        reg = tp.get("registration")
+        if not reg:
+            return None
+        import SimpleITK as sitk
+
+        from pipelines.batch.tasks import transform_from_dict
+
+        t = transform_from_dict(reg)
+        inverse = t.GetInverse()
+        m = np.eye(4)
+        affine = sitk.AffineTransform(inverse) if inverse.GetName() == "AffineTransform" \
+            else None
+        if affine is None:
+            return None
+        m[:3, :3] = np.asarray(affine.GetMatrix()).reshape(3, 3)
+        centre = np.asarray(affine.GetCenter())
+        m[:3, 3] = np.asarray(affine.GetTranslation()) + centre - m[:3, :3] @ centre
+        return m
+
+    def load(self, session) -> None:
+        self.session = session
+        self.title.setText(f"patient {session.patient_id}: {len(session.dates)} timepoints")
+        self.date_box.clear()
+        self.date_box.addItems(session.dates)
+        self.viewer.layers.clear()
+        for date in session.dates:
+            to_world = self._to_world(date)
+            data, kwargs, _ = image_layer(session.volume(date), f"{date} CT", to_world)
+            self.viewer.add_image(data, **kwargs)
+            self.viewer.add_labels(session.labels(date), name=f"{date} lesions",
+                                   affine=layer_affine(session.volume(date).geometry, to_world),
+                                   opacity=0.45)
+            self.viewer.add_shapes(name=f"{date} axes", affine=layer_affine(None, to_world),
+                                   edge_width=1.0, ndim=3)
+            self.viewer.add_points(name=f"{date} clicks", affine=layer_affine(None, to_world),
+                                   ndim=3, size=4, face_color="orange")
+            self._draw_axes(date)
+            self.viewer.layers[f"{date} axes"].events.data.connect(
+                lambda event, d=date: self._axes_edited(d, event))
+        self.viewer.grid.enabled = True
+        self.viewer.grid.stride = 4
+        self.refresh()
+
+    def _draw_axes(self, date: str) -> None:
+        layer = self.viewer.layers[f"{date} axes"]
+        lines, colours, index = [], [], []
+        for r in self.session.timepoint(date)["lesions"]:
+            for key, colour in (("long_axis_endpoints", "yellow"),
+                                ("short_axis_endpoints", "cyan")):
+                ends = r.get(key)
+                if ends:
+                    lines.append(np.array([_zyx(ends[0]), _zyx(ends[1])]))
+                    manual = r.get("method") == "manual" and key == "long_axis_endpoints"
+                    colours.append("magenta" if manual else colour)
+                    index.append((r["lesion_id"], key))
+        self._updating = True
+        try:
+            layer.data = []
+            if lines:
+                layer.add_lines(lines, edge_color=colours, edge_width=1.0)
+        finally:
+            self._updating = False
+        self._axes_index[date] = index
+
+    def refresh(self) -> None:
+        """Tables, RECIST result and layers from the session's current state."""
+        s = self.session
+        rows = s.table()
+        dates = s.dates
+        headers = ["lesion", "role", "organ", "nodal", *dates, "status", "flags"]
+        self.table.blockSignals(True)
+        self.table.setColumnCount(len(headers))
+        self.table.setHorizontalHeaderLabels(headers)
+        self.table.setRowCount(len(rows))
+        for n, row in enumerate(rows):
+            last = next((row["statuses"][d] for d in reversed(dates) if d in row["statuses"]),
+                        "")
+            values = [row["lesion_id"], row.get("role"), row.get("organ"),
+                      "yes" if row.get("nodal") else "no",
+                      *[("" if row["diameters"].get(d) is None
+                         else f"{row['diameters'][d]:.1f}") if d in row["statuses"] else "-"
+                        for d in dates], last, ", ".join(row["flags"])]
+            for c, v in enumerate(values):
+                self.table.setItem(n, c, QTableWidgetItem("" if v is None else str(v)))
+        self.table.blockSignals(False)
+        result = s.recist()
+        self.recist_table.setColumnCount(4)
+        self.recist_table.setHorizontalHeaderLabels(["date", "sum mm", "overall", "reasons"])
+        if "error" in result:
+            self.recist_table.setRowCount(0)
+            self.message.setText(result["error"])
+        else:
+            tps = result["timepoints"]
+            self.recist_table.setRowCount(len(tps))
+            for n, tp in enumerate(tps):
+                for c, v in enumerate((tp["date"], tp.get("sum_mm"), tp["overall"],
+                                       "; ".join(tp.get("reasons", [])))):
+                    self.recist_table.setItem(n, c, QTableWidgetItem(str(v)))
+            self.message.setText(f"best overall response {result['best_overall_response']}")
+        for date in dates:
+            self.viewer.layers[f"{date} lesions"].data = s.labels(date)
+            self._draw_axes(date)
+
+    # reading the table -----------------------------------------------------
+    def table_rows(self) -> list[list[str]]:
+        return [[self.table.item(r, c).text() if self.table.item(r, c) else ""
+                 for c in range(self.table.columnCount())] for r in range(self.table.rowCount())]
+
+    def recist_rows(self) -> list[list[str]]:
+        t = self.recist_table
+        return [[t.item(r, c).text() for c in range(t.columnCount())]
+                for r in range(t.rowCount())]
+
+    def selected_lesion(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        return self.table.item(rows[0].row(), 0).text() if rows else None
+
+    def select_lesion(self, lesion_id: str) -> None:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 0).text() == lesion_id:
+                self.table.selectRow(r)
+                return
+
+    def _selected(self) -> None:
+        lesion_id = self.selected_lesion()
+        if lesion_id:
+            self.jump_to(lesion_id)
+
+    def jump_to(self, lesion_id: str) -> None:
+        """Every view to the lesion: its baseline-frame centre (follow-ups are registered)."""
+        s = self.session
+        centre = None
+        for tp in s.timepoints:
+            r = next((x for x in tp["lesions"] if x["lesion_id"] == lesion_id), None)
+            if r and r.get("reference"):
+                centre = r["reference"]["centre_lps"]
+                break
+            if r and tp["date"] == s.dates[0] and r.get("centre_lps"):
+                centre = r["centre_lps"]
+                break
+        if centre is None:
+            return
+        world = _zyx(centre)
+        self.viewer.dims.set_point(0, world[0])
+        self.viewer.camera.center = tuple(world)
+        self.viewer.camera.zoom = max(self.viewer.camera.zoom, 3.0)
+
+    # corrections -----------------------------------------------------------
+    @property
+    def date(self) -> str:
+        return self.date_box.currentText()
+
+    def set_window(self, preset: str) -> None:
+        for layer in self.viewer.layers:
+            if layer.name.endswith(" CT"):
+                layer.contrast_limits = window(preset)
+
+    def _run(self, work, done_message: str) -> None:
+        """Run ``work`` (segmentation) off the GUI thread; store its result and refresh
+        on the GUI thread when it returns."""
+        from napari.qt.threading import create_worker
+
+        self.busy = True
+        self.message.setText("working ...")
+        worker = create_worker(work)
+
+        def returned(prepared: Any) -> None:
+            self.session.commit(prepared)
+            self.busy = False
+            self.refresh()
+            self.message.setText(done_message + " · " + self.message.text())
+
+        def errored(exc: Exception) -> None:
+            self.busy = False
+            self.last_error = str(exc)
+            self.message.setText(f"error: {exc}")
+
+        worker.returned.connect(returned)
+        worker.errored.connect(errored)
+        worker.start()
+
+    def add_from_click(self, *, organ: str = "unspecified", nodal: bool = False,
+                       role: str | None = None) -> None:
+        date = self.date
+        clicks = self.viewer.layers[f"{date} clicks"].data
+        if len(clicks) == 0:
+            self.message.setText(f"click a point in the '{date} clicks' layer first")
+            return
+        point = _xyz(clicks[-1])
+        self._run(lambda: self.session.prepare_lesion(date, point, organ=organ, nodal=nodal,
+                                                      role=role), f"lesion added on {date}")
+        self.viewer.layers[f"{date} clicks"].data = np.zeros((0, 3))
+
+    def resegment_selected(self) -> None:
+        date, lesion_id = self.date, self.selected_lesion()
+        if not lesion_id:
+            return
+        clicks = [_xyz(p) for p in self.viewer.layers[f"{date} clicks"].data]
+        self._run(lambda: self.session.prepare_clicks(date, lesion_id, positive=clicks),
+                  f"{lesion_id} re-segmented")
+
+    def set_status_selected(self, status: str) -> None:
+        lesion_id = self.selected_lesion()
+        if lesion_id:
+            self.session.set_status(self.date, lesion_id, status)
+            self.refresh()
+
+    def _set_role(self) -> None:
+        lesion_id = self.selected_lesion()
+        if lesion_id:
+            self.session.set_attribute(lesion_id, "role", self.role_box.currentText())
+            self.refresh()
+
+    def accept_timepoint(self) -> None:
+        self.session.accept(self.date)
+        self.refresh()
+
+    def save(self) -> dict[str, Any]:
+        summary = self.session.save()
+        self.message.setText(f"saved: {summary['report']}")
+        return summary
+
+    def _axes_edited(self, date: str, event) -> None:
+        if self._updating or getattr(event, "action", "changed") not in ("changed", None):
+            return
+        layer = self.viewer.layers[f"{date} axes"]
+        index = self._axes_index.get(date, [])
+        if len(layer.data) != len(index):
+            return
+        for (lesion_id, key), line in zip(index, layer.data, strict=True):
+            r = self.session.lesion(date, lesion_id)
+            ends = np.array([_zyx(p) for p in r.get(key) or []])
+            if ends.shape == line.shape and not np.allclose(ends, line, atol=1e-3):
+                new = [_xyz(p) for p in line]
+                if key == "long_axis_endpoints":
+                    self.session.set_axes(date, lesion_id, new)
+                else:
+                    self.session.set_axes(date, lesion_id, r["long_axis_endpoints"], new)
+        self.refresh()
+
+    def _bind_keys(self) -> None:
+        bindings = {"a": self.add_from_click, "r": self.resegment_selected,
+                    "x": lambda: self.set_status_selected("absent"),
+                    "t": lambda: self.set_status_selected("too_small"),
+                    "Shift-S": self.accept_timepoint,
+                    "1": lambda: self.set_window("lung"), "2": lambda: self.set_window("soft"),
+                    "3": lambda: self.set_window("bone")}
+        for key, action in bindings.items():
+            self.viewer.bind_key(key, lambda _viewer, a=action: a(), overwrite=True)
+
+
+def open_review(viewer, out, patient_id: str, who: str | None = None) -> ReviewWidget:
+    from pipelines.batch.session import ReviewSession
+
+    widget = ReviewWidget(viewer, ReviewSession(out, patient_id, who=who))
+    viewer.window.add_dock_widget(widget, name=f"Caliper review {patient_id}", area="right")
+    return widget

@@ -1,0 +1,1 @@
+"""The batch job (``caliper run``): plan, timepoint tasks, state store, assembly, report."""

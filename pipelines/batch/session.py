@@ -1,0 +1,270 @@
+"""A reader's review of one patient of a batch job's output: the model behind
+``caliper review`` (no GUI here; the napari widget drives it).
+
+It reads the job's results from OUT's state store, applies the corrections made
+so far, and records every new correction at once (who, when, old and new value),
+so nothing is lost if the viewer is closed. ``save()`` regenerates the job's
+outputs (tables, RECIST results, cohort, report) from the corrected results.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imaging.errors import InputError
+from imaging.follow import reference_of
+from imaging.io import discover
+from imaging.io.dicom_series import load_series
+from imaging.io.image_files import read_image_file
+from imaging.recist import score
+from imaging.segment import PointPrompt, segment
+from imaging.volume import Volume
+
+from .assemble import CaseError, apply_corrections, build_case, enforce_measurability
+from .state import StateStore
+
+__all__ = ["ReviewSession"]
+
+
+class ReviewSession:
+    def __init__(self, out: Path, patient_id: str, *, who: str | None = None) -> None:
+        self.out = Path(out)
+        job = self.out / "job.json"
+        if not job.is_file():
+            raise InputError(f"{self.out}: not a batch job's output (no job.json)")
+        self.job = json.loads(job.read_text())
+        if patient_id not in self.job["patients"]:
+            raise InputError(f"{self.out}: no patient {patient_id} (patients: "
+                             f"{', '.join(sorted(self.job['patients']))})")
+        self.patient_id = patient_id
+        self.who = who or getpass.getuser()
+        self.state = StateStore(self.out / "state.sqlite")
+        self._raw = [r for tp in self.job["patients"][patient_id]
+                     if tp["key"] and (r := self.state.result(tp["key"])) and "error" not in r]
+        if not self._raw:
+            raise InputError(f"{self.out}: patient {patient_id} has no measured timepoint")
+        self._volumes: dict[str, Volume] = {}
+        self.refresh()
+
+    # reading ---------------------------------------------------------------
+    def refresh(self) -> None:
+        self.timepoints = apply_corrections(self._raw, self.state.corrections(self.patient_id))
+        self.notes = enforce_measurability(self.timepoints)
+
+    @property
+    def dates(self) -> list[str]:
+        return [tp["date"] for tp in self.timepoints]
+
+    def timepoint(self, date: str) -> dict[str, Any]:
+        for tp in self.timepoints:
+            if tp["date"] == date:
+                return tp
+        raise InputError(f"patient {self.patient_id}: no timepoint on {date}")
+
+    def lesion(self, date: str, lesion_id: str) -> dict[str, Any]:
+        for r in self.timepoint(date)["lesions"]:
+            if r["lesion_id"] == lesion_id:
+                return r
+        raise InputError(f"patient {self.patient_id} {date}: no lesion {lesion_id}")
+
+    def volume(self, date: str) -> Volume:
+        if date not in self._volumes:
+            files = self.timepoint(date)["files"]
+            series = discover([Path(f) for f in files]).series
+            self._volumes[date] = load_series(series[0])
+        return self._volumes[date]
+
+    def labels(self, date: str) -> np.ndarray:
+        """The timepoint's label mask (corrected lesions pasted over the job's)."""
+        tp = self.timepoint(date)
+        labels = read_image_file(self.out / tp["mask"]).array.astype(np.uint8)
+        for r in tp["lesions"]:
+            if r.get("mask_rle"):
+                labels[labels == r["label"]] = 0
+                labels[_decode(r["mask_rle"], labels.shape)] = r["label"]
+            elif r.get("status") in ("absent", "not_evaluated") and r.get("corrections"):
+                labels[labels == r["label"]] = 0
+        return labels
+
+    def lesion_ids(self) -> list[str]:
+        ids: list[str] = []
+        for tp in self.timepoints:
+            ids += [r["lesion_id"] for r in tp["lesions"] if r["lesion_id"] not in ids]
+        return ids
+
+    def label_of(self, lesion_id: str) -> int:
+        for tp in self.timepoints:
+            for r in tp["lesions"]:
+                if r["lesion_id"] == lesion_id and "label" in r:
+                    return int(r["label"])
+        return 0
+
+    def table(self) -> list[dict[str, Any]]:
+        """One row per lesion: attributes, diameter and status at each timepoint, flags."""
+        from .assemble import nontarget_status
+
+        rows = []
+        for lesion_id in self.lesion_ids():
+            row: dict[str, Any] = {"lesion_id": lesion_id, "diameters": {}, "statuses": {},
+                                   "flags": []}
+            for tp in self.timepoints:
+                r = next((x for x in tp["lesions"] if x["lesion_id"] == lesion_id), None)
+                if r is None:
+                    continue
+                row.update({k: r.get(k) for k in ("role", "organ", "nodal")})
+                row["diameters"][tp["date"]] = r.get("recist_diameter_mm")
+                row["statuses"][tp["date"]] = (nontarget_status(r) if r.get("role") ==
+                                               "nontarget" else r.get("status"))
+                row["flags"] += [f for f in r.get("review_flags", []) if f not in row["flags"]]
+                if r.get("method") == "manual":
+                    row["flags"].append(f"manual {tp['date']}")
+            rows.append(row)
+        return rows
+
+    def recist(self) -> dict[str, Any]:
+        """The RECIST result of the corrected timepoints, or ``{"error": ...}``."""
+        try:
+            return score(build_case(self.patient_id, self.timepoints,
+                                    self.job.get("criteria", "RECIST1.1")))
+        except (CaseError, InputError) as exc:
+            return {"error": str(exc)}
+
+    # corrections -----------------------------------------------------------
+    def _correct(self, date: str, lesion_id: str, field: str, old: Any, new: Any) -> None:
+        self.state.correct(self.patient_id, date, lesion_id, field, old, new, self.who)
+        self.refresh()
+
+    def add_lesion(self, date: str, point_lps, **options: Any) -> dict[str, Any]:
+        """Segment at a click and add (or replace) the lesion at ``date``."""
+        return self.commit(self.prepare_lesion(date, point_lps, **options))
+
+    def commit(self, prepared: tuple[str, str, Any, dict[str, Any]]) -> dict[str, Any]:
+        """Record a lesion made by :meth:`prepare_lesion` (on the thread owning the store)."""
+        date, lesion_id, old, record = prepared
+        self._correct(date, lesion_id, "lesion", old, record)
+        return self.lesion(date, lesion_id)
+
+    def prepare_lesion(self, date: str, point_lps, *, lesion_id: str | None = None,
+                       role: str | None = None, organ: str = "unspecified", nodal: bool = False,
+                       positive=(), negative=()) -> tuple[str, str, Any, dict[str, Any]]:
+        """Segment at a click; nothing is stored yet (safe off the GUI thread)."""
+        volume = self.volume(date)
+        baseline = date == self.dates[0]
+        role = role or ("target" if baseline else "new")
+        lesion_id = lesion_id or self._new_id("N" if role == "new" else "L")
+        seg = segment(volume, PointPrompt(point_lps, positive=tuple(positive),
+                                          negative=tuple(negative)), nodal=nodal)
+        m = seg.measurement.to_dict()
+        mask = seg.full_mask(volume.geometry) > 0
+        label = self.label_of(lesion_id) or (max([self.label_of(i) for i in self.lesion_ids()]
+                                                 or [0]) + 1)
+        record = {"lesion_id": lesion_id, "role": role, "organ": organ, "nodal": nodal,
+                  "method": "reader-click", "status": "measured", "label": label,
+                  "prompt_lps": [float(v) for v in point_lps], "review_flags": [],
+                  **{k: m[k] for k in ("long_axis_mm", "short_axis_mm", "recist_diameter_mm",
+                                       "volume_ml", "voxels", "slice_z_mm",
+                                       "long_axis_endpoints", "short_axis_endpoints")},
+                  "mask_rle": _encode(mask)}
+        if baseline or role == "new":
+            record["reference"] = _asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
+        old = next((r for r in self.timepoint(date)["lesions"] if r["lesion_id"] == lesion_id),
+                   None)
+        return date, lesion_id, _brief(old), record
+
+    def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=()
+                       ) -> tuple[str, str, Any, dict[str, Any]]:
+        """Segment the lesion again with extra positive/negative clicks (not stored yet)."""
+        r = self.lesion(date, lesion_id)
+        seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
+        return self.prepare_lesion(date, seed, lesion_id=lesion_id, role=r["role"],
+                                   organ=r["organ"], nodal=bool(r["nodal"]),
+                                   positive=positive, negative=negative)
+
+    def correct_clicks(self, date: str, lesion_id: str, positive=(), negative=()
+                       ) -> dict[str, Any]:
+        return self.commit(self.prepare_clicks(date, lesion_id, positive, negative))
+
+    def set_axes(self, date: str, lesion_id: str, long_axis, short_axis=None) -> None:
+        """A manual measurement: the reader's own axis endpoints (LPS mm)."""
+        r = self.lesion(date, lesion_id)
+        long_axis = [[float(v) for v in p] for p in long_axis]
+        new = {"long_axis_endpoints": long_axis,
+               "long_axis_mm": round(float(np.linalg.norm(np.subtract(*long_axis))), 2)}
+        if short_axis is not None:
+            short_axis = [[float(v) for v in p] for p in short_axis]
+            new.update(short_axis_endpoints=short_axis,
+                       short_axis_mm=round(float(np.linalg.norm(np.subtract(*short_axis))), 2))
+        old = {k: r.get(k) for k in new}
+        self._correct(date, lesion_id, "manual_measurement", old, new)
+
+    def set_status(self, date: str, lesion_id: str, status: str) -> None:
+        r = self.lesion(date, lesion_id)
+        old = r.get("nontarget_status") or r.get("suggested_status") or r.get("status")
+        self._correct(date, lesion_id, "status", old, status)
+
+    def set_attribute(self, lesion_id: str, field: str, value: Any) -> None:
+        if field not in ("role", "organ", "nodal"):
+            raise InputError(f"cannot set {field!r} of a lesion (role, organ or nodal)")
+        r = self.lesion(self.dates[0], lesion_id) if any(
+            x["lesion_id"] == lesion_id for x in self.timepoints[0]["lesions"]) else None
+        self._correct(self.dates[0], lesion_id, field, r.get(field) if r else None, value)
+
+    def accept(self, date: str) -> None:
+        self._correct(date, "*", "accepted", None, True)
+
+    def history(self) -> list[dict[str, Any]]:
+        return self.state.corrections(self.patient_id)
+
+    def save(self) -> dict[str, Any]:
+        """Regenerate the job's outputs from the corrected results."""
+        from .job import assemble_outputs
+
+        clinical = self.job.get("clinical")
+        return assemble_outputs(self.out, self.state, self.job["patients"],
+                                self.job.get("criteria", "RECIST1.1"),
+                                Path(clinical) if clinical else None)
+
+    def close(self) -> None:
+        self.state.close()
+
+    def _new_id(self, prefix: str) -> str:
+        ids = set(self.lesion_ids())
+        return next(f"{prefix}{n}" for n in range(1, 1000) if f"{prefix}{n}" not in ids)
+
+
+def _brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    if record is None:
+        return None
+    return {k: record.get(k) for k in ("status", "long_axis_mm", "short_axis_mm", "method")}
+
+
+def _asdict(ref) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(ref)
+
+
+def _encode(mask: np.ndarray) -> dict[str, Any]:
+    """A mask as flat run lengths (JSON-able, small for one lesion)."""
+    flat = mask.ravel().astype(np.int8)
+    change = np.flatnonzero(np.diff(np.concatenate([[0], flat, [0]])))
+    return {"shape": list(mask.shape), "starts": change[::2].tolist(),
+            "ends": change[1::2].tolist()}
+
+
+@cache
+def _ranges(starts: tuple[int, ...], ends: tuple[int, ...]) -> np.ndarray:
+    return np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)]
+                          ) if starts else np.zeros(0, dtype=int)
+
+
+def _decode(rle: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(int(np.prod(shape)), dtype=bool)
+    out[_ranges(tuple(rle["starts"]), tuple(rle["ends"]))] = True
+    return out.reshape(shape)

@@ -1,0 +1,248 @@
+"""The batch job's units of work, one per timepoint; they run in worker processes
+(local or on a Dask cluster) and return plain JSON-able dicts.
+
+* :func:`baseline_task`: segment and measure every baseline prompt.
+* :func:`followup_task`: register the timepoint to baseline, follow every known
+  lesion (:func:`imaging.follow.follow_lesion`), and segment the lesions a
+  reader prompted at this timepoint (new lesions, corrections).
+
+Each task also writes its files under OUT: the label mask of the timepoint
+(``masks/<patient>/<date>.nii.gz``, one stable label per lesion), one
+thumbnail per lesion, and the DICOM SEG and SR of the timepoint
+(``dicom/<patient>/<date>_<study>/``). Every file is written atomically;
+paths in the result are relative to OUT.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import SimpleITK as sitk
+
+from imaging.errors import CaliperError, InputError, PromptError
+from imaging.follow import LesionReference, follow_lesion, reference_of
+from imaging.io import write_image_file
+from imaging.io.dicom_series import load_series
+from imaging.io.seg_export import SegmentSpec, write_seg
+from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
+from imaging.segment import Segmentation, segment
+from imaging.thumbnail import lesion_thumbnail
+from imaging.tracking import Registration, register
+from imaging.volume import Volume
+
+from .plan import Timepoint
+from .prompts import LesionPrompt
+
+__all__ = ["TaskSpec", "baseline_task", "followup_task", "run_task"]
+
+NT_GROWTH_VOLUME = 1.728  # a 20% larger diameter: a suggestion of non-target progression
+
+
+@dataclass
+class TaskSpec:
+    """Everything a worker needs for one timepoint (picklable)."""
+
+    key: str
+    out: str
+    kind: str  # baseline | followup
+    timepoint: Timepoint
+    labels: dict[str, int]
+    """Lesion id -> label value in the masks (stable across the patient's timepoints)."""
+    order: int
+    """0 at baseline, then 1, 2, ... (the SR's time point order)."""
+    baseline: Timepoint | None = None
+    references: list[dict[str, Any]] = field(default_factory=list)
+    """Known lesions to follow: role, organ, nodal and a LesionReference (baseline LPS)."""
+    threads: int = 1
+
+
+def run_task(spec: TaskSpec) -> dict[str, Any]:
+    """Run one task; an input error becomes ``{"error": ...}`` instead of an exception."""
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(max(1, spec.threads))
+    start = time.perf_counter()
+    try:
+        result = (baseline_task if spec.kind == "baseline" else followup_task)(spec)
+    except CaliperError as exc:
+        result = {"error": str(exc), "error_kind": type(exc).__name__}
+    except Exception as exc:  # noqa: BLE001 - one bad study never stops the batch
+        result = {"error": f"{type(exc).__name__}: {exc}", "error_kind": "internal",
+                  "traceback": traceback.format_exc(limit=6)}
+    tp = spec.timepoint
+    result.update({"key": spec.key, "kind": spec.kind, "patient_id": tp.patient_id,
+                   "study_uid": tp.study_uid, "date": tp.date,
+                   "series_uid": tp.series.series_uid, "series_choice": tp.choice,
+                   "files": [str(i.path) for i in tp.series.instances],
+                   "seconds": round(time.perf_counter() - start, 2), "worker_pid": os.getpid()})
+    return result
+
+
+def _load(tp: Timepoint) -> Volume:
+    try:
+        return load_series(tp.series)
+    except InputError as exc:
+        raise type(exc)(f"{tp.patient_id} {tp.date} (study {tp.study_uid}): {exc}") from exc
+
+
+def _measured(seg: Segmentation) -> dict[str, Any]:
+    m = seg.measurement.to_dict()
+    keep = ("long_axis_mm", "short_axis_mm", "recist_diameter_mm", "volume_ml", "voxels",
+            "slice_z_mm", "long_axis_endpoints", "short_axis_endpoints", "max_3d_diameter_mm")
+    return {k: m[k] for k in keep}
+
+
+def _prompt_record(p: LesionPrompt, volume: Volume, method: str
+                   ) -> tuple[dict[str, Any], Segmentation | None]:
+    record: dict[str, Any] = {"lesion_id": p.lesion_id, "role": p.role, "organ": p.organ,
+                              "nodal": p.nodal, "method": method, "prompt": p.kind,
+                              "prompt_lps": list(p.point), "review_flags": []}
+    try:
+        seg = segment(volume, p.prompt(), nodal=p.nodal)
+    except PromptError as exc:
+        record.update(status="error", error=f"lesion {p.lesion_id} (line {p.line}): {exc}",
+                      review_flags=["segmentation_failed"])
+        return record, None
+    record.update(status="measured", **_measured(seg),
+                  segmentation={k: v for k, v in seg.details.items() if k != "method"})
+    return record, seg
+
+
+def baseline_task(spec: TaskSpec) -> dict[str, Any]:
+    tp = spec.timepoint
+    volume = _load(tp)
+    records, segs = [], {}
+    for p in tp.prompts:
+        record, seg = _prompt_record(p, volume, "prompt")
+        if seg is not None:
+            record["reference"] = asdict(reference_of(p.lesion_id, seg, volume, nodal=p.nodal))
+            record["centre_lps"] = list(record["reference"]["centre_lps"])
+            segs[p.lesion_id] = seg
+        records.append(record)
+    return {"lesions": records, "warnings": list(volume.warnings),
+            **_write_outputs(spec, volume, records, segs)}
+
+
+def _transform_dict(reg: Registration) -> dict[str, Any]:
+    t = reg.transform
+    return {"type": t.GetName(), "parameters": list(t.GetParameters()),
+            "fixed_parameters": list(t.GetFixedParameters()), "metric": round(reg.metric, 5)}
+
+
+def transform_from_dict(d: dict[str, Any]) -> sitk.Transform:
+    t = sitk.AffineTransform(3) if d["type"] == "AffineTransform" else sitk.Euler3DTransform()
+    t.SetFixedParameters(d["fixed_parameters"])
+    t.SetParameters(d["parameters"])
+    return t
+
+
+def followup_task(spec: TaskSpec) -> dict[str, Any]:
+    tp = spec.timepoint
+    assert spec.baseline is not None
+    baseline, volume = _load(spec.baseline), _load(tp)
+    reg = register(baseline, volume)
+    to_baseline = Registration(reg.transform.GetInverse(), reg.metric)
+    prompted = {p.lesion_id: p for p in tp.prompts}
+    records, segs = [], {}
+    for known in spec.references:
+        lesion_id = known["lesion_id"]
+        base = {k: known[k] for k in ("lesion_id", "role", "organ", "nodal")}
+        if lesion_id in prompted:  # a reader's correction of where the lesion is
+            continue
+        ref = LesionReference(**{**known["reference"],
+                                 "centre_lps": tuple(known["reference"]["centre_lps"])})
+        found = follow_lesion(baseline, volume, reg, ref)
+        record = {**base, "method": "tracked", "status": found.status,
+                  "mapped_lps": list(found.mapped_lps), "evidence": found.evidence,
+                  "review_flags": list(found.flags),
+                  "registration_residual_mm": (None if found.residual_mm is None
+                                               else round(found.residual_mm, 2))}
+        if found.segmentation is not None:
+            record.update(_measured(found.segmentation))
+            record["centre_lps"] = list(map(float, _centre(found.segmentation)))
+            segs[lesion_id] = found.segmentation
+        if known["role"] == "nontarget":
+            record["suggested_status"] = _suggest_nontarget(record, ref)
+            record["review_flags"].append("suggested_status")
+        records.append(record)
+    for p in tp.prompts:
+        role = "new" if p.role == "new" else p.role
+        record, seg = _prompt_record(p, volume, "reader-prompt")
+        record["role"] = role
+        if seg is not None:
+            segs[p.lesion_id] = seg
+            record["centre_lps"] = list(map(float, _centre(seg)))
+            if role == "new":
+                record["reference"] = asdict(reference_of(p.lesion_id, seg, volume,
+                                                          nodal=p.nodal,
+                                                          to_baseline=to_baseline))
+        records.append(record)
+    return {"lesions": records, "registration": _transform_dict(reg),
+            "warnings": list(volume.warnings), **_write_outputs(spec, volume, records, segs)}
+
+
+def _centre(seg: Segmentation) -> np.ndarray:
+    k, j, i = np.nonzero(seg.mask.array)
+    return seg.mask.geometry.index_to_lps(np.array([i.mean(), j.mean(), k.mean()]))
+
+
+def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:
+    status = record["status"]
+    if status == "absent":
+        return "absent"
+    if status == "not_evaluated":
+        return "not_evaluated"
+    if ref.nodal and record.get("short_axis_mm", 99.0) < 10.0:
+        return "absent"  # a normalised node
+    if status == "measured" and record.get("volume_ml", 0.0) > NT_GROWTH_VOLUME * ref.volume_ml:
+        record["review_flags"].append("possible_progression")
+    return "present"
+
+
+def _write_outputs(spec: TaskSpec, volume: Volume, records: list[dict[str, Any]],
+                   segs: dict[str, Segmentation]) -> dict[str, Any]:
+    """Label mask, thumbnails, DICOM SEG and SR of the timepoint (paths relative to OUT)."""
+    out = Path(spec.out)
+    tp = spec.timepoint
+    stem = f"{tp.patient_id}/{tp.date}"
+    labels = np.zeros(volume.array.shape, dtype=np.uint8)
+    for lesion_id, seg in segs.items():
+        labels[seg.full_mask(volume.geometry) > 0] = spec.labels[lesion_id]
+    mask_rel = f"masks/{stem}.nii.gz"
+    write_image_file(volume.with_array(labels), out / mask_rel)
+    warnings: list[str] = []
+    for r in records:
+        label = spec.labels[r["lesion_id"]]
+        r["label"] = label
+        centre = r.get("centre_lps") or r.get("mapped_lps") or r.get("prompt_lps")
+        rel = f"thumbs/{stem}/{r['lesion_id']}.png"
+        radius = r.get("evidence", {}).get("search_radius_mm") if r["lesion_id"] not in segs \
+            else None
+        lesion_thumbnail(volume, labels == label if r["lesion_id"] in segs else None, centre,
+                         out / rel, organ=r["organ"], axes=r, radius_mm=radius)
+        r["thumbnail"] = rel
+    folder = f"dicom/{stem}_{tp.study_uid[-12:]}"
+    exports: dict[str, Any] = {"folder": folder}
+    organs = {r["lesion_id"]: r["organ"] for r in records}
+    specs = [SegmentSpec(spec.labels[i], f"{i} {organs[i]}", i, tracking_uid(tp.patient_id, i))
+             for i in segs]
+    if specs:
+        try:
+            write_seg(out / folder / "seg.dcm", tp.series, labels, specs)
+            exports["seg"] = f"{folder}/seg.dcm"
+        except InputError as exc:
+            warnings.append(f"DICOM SEG not written: {exc}")
+        reports = [LesionReport(i, segs[i].measurement, organ=r["organ"], nodal=r["nodal"])
+                   for r in records if (i := r["lesion_id"]) in segs]
+        try:
+            write_sr(out / folder / "sr.dcm", tp.series, reports,
+                     time_point="baseline" if spec.kind == "baseline" else tp.date,
+                     time_point_order=spec.order)
+            exports["sr"] = f"{folder}/sr.dcm"
+        except InputError as exc:
+            warnings.append(f"DICOM SR not written: {exc}")
+    return {"mask": mask_rel, "exports": exports, "export_warnings": warnings}

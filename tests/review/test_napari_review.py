@@ -1,0 +1,159 @@
+"""The reader's side in a real napari viewer (Xvfb + Mesa): the DICOM reader, and a
+review of sample patient B whose new pancreatic lesion the batch job was not told
+about: the reader adds it with a click, corrects an axis and a status, and every
+correction is stored, changes the RECIST result, and survives closing the viewer."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+napari = pytest.importorskip("napari")
+
+from imaging.io import discover  # noqa: E402
+from imaging.review.widget import open_review  # noqa: E402
+from pipelines.batch.session import ReviewSession  # noqa: E402
+from pipelines.cli import main  # noqa: E402
+
+
+def _screenshot(viewer, path: Path) -> np.ndarray:
+    image = viewer.screenshot(str(path), canvas_only=False)
+    assert path.is_file()
+    return image
+
+
+@pytest.fixture(scope="module")
+def patient_b(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The batch job on patient B, without the prompt of its new lesion N2."""
+    folder = tmp_path_factory.mktemp("review")
+    with (sample / "prompts.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-B"
+                and r["lesion_id"] != "N2"]
+    prompts = folder / "prompts.csv"
+    with prompts.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = folder / "out"
+    assert main(["run", str(sample / "dicom"), "--prompts", str(prompts), "--out", str(out),
+                 "--workers", "2", "--quiet"]) == 0
+    return out
+
+
+def test_reader_opens_dicom_in_hu_with_patient_geometry(sample, make_napari_viewer, tmp_path):
+    truth = json.loads((sample / "truth.json").read_text())
+    uid = truth["patients"]["ATC-B"]["visits"][0]["series_uid"]
+    series = next(s for s in discover(sample / "dicom").series if s.series_uid == uid)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(series.first.path.parent), plugin="caliper")
+    layer = layers[0]
+    spacing = series.first.pixel_spacing
+    assert layer.data.dtype == np.int16
+    assert layer.data.shape[1:] == (series.first.rows, series.first.columns)
+    np.testing.assert_allclose(np.abs(np.diag(layer.affine.affine_matrix)[1:3]),
+                               [spacing[0], spacing[1]], rtol=1e-6)
+    first = min(series.instances, key=lambda i: i.position[2])
+    np.testing.assert_allclose(layer.data_to_world([0, 0, 0]),
+                               [first.position[2], first.position[1], first.position[0]],
+                               atol=1e-3)
+    assert layer.data[0, 0, 0] < -900  # air in the corner, in HU
+    assert _screenshot(viewer, tmp_path / "reader.png").std() > 0
+
+
+def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_viewer, qtbot,
+                                                tmp_path):
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-B"]
+    dates = [v["date"] for v in truth["visits"]]
+    week6, week24 = dates[1], dates[3]
+    viewer = make_napari_viewer()
+    widget = open_review(viewer, patient_b, "ATC-B", who="dr-test")
+
+    # layers: CT, lesions, axes, clicks per timepoint; CT in HU with its spacing
+    assert [layer.name for layer in viewer.layers][:4] == [
+        f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} clicks"]
+    assert len(viewer.layers) == 4 * len(dates)
+    assert viewer.grid.enabled
+    ct = viewer.layers[f"{dates[0]} CT"]
+    assert ct.contrast_limits == [-160.0, 240.0]
+    labels = viewer.layers[f"{dates[0]} lesions"].data
+    assert set(np.unique(labels)) == {0, 1, 2}  # T1 and N1, stable labels
+    rows = widget.table_rows()
+    assert [r[0] for r in rows] == ["T1", "N1"]
+    t1_base = float(rows[0][4])
+    assert t1_base == pytest.approx(truth["lesions"]["T1"]["by_date"][dates[0]]
+                                    ["long_axis_mm"], rel=0.1)
+    before = widget.session.recist()
+    assert before["progression_date"] != week24  # the job did not see the new lesion
+    _screenshot(viewer, tmp_path / "opened.png")
+
+    # selecting a lesion jumps every view to it
+    widget.select_lesion("T1")
+    centre = widget.session.lesion(dates[0], "T1")["centre_lps"]
+    assert viewer.dims.point[0] == pytest.approx(centre[2], abs=2.5)
+
+    # add the new lesion with a click at week 24
+    widget.date_box.setCurrentText(week24)
+    point = truth["lesions"]["N2"]["by_date"][week24]["centre_lps_mm"]
+    viewer.layers[f"{week24} clicks"].data = np.array([[point[2], point[1], point[0]]])
+    widget.add_from_click(organ="pancreas")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    added = [r for r in widget.session.timepoint(week24)["lesions"] if r["role"] == "new"]
+    assert len(added) == 1
+    assert added[0]["long_axis_mm"] == pytest.approx(
+        truth["lesions"]["N2"]["by_date"][week24]["long_axis_mm"], rel=0.25)
+    after = widget.session.recist()
+    assert after["progression_date"] == week24
+    assert any(r[0] == added[0]["lesion_id"] for r in widget.table_rows())
+    assert widget.recist_rows()[3][2] == "PD"
+
+    # drag the end of T1's long axis at week 6 by 4 mm: a manual measurement
+    widget.date_box.setCurrentText(week6)
+    axes = viewer.layers[f"{week6} axes"]
+    lines = [np.array(line) for line in axes.data]
+    lines[0][1, 2] += 4.0  # x of the second end (data is z, y, x in LPS mm)
+    old_sum = next(tp for tp in after["timepoints"] if tp["date"] == week6)["sum_mm"]
+    axes.data = lines
+    manual = widget.session.lesion(week6, "T1")
+    assert manual["method"] == "manual"
+    new_sum = next(tp for tp in widget.session.recist()["timepoints"]
+                   if tp["date"] == week6)["sum_mm"]
+    assert new_sum != pytest.approx(old_sum, abs=0.5)
+    assert manual["long_axis_mm"] == pytest.approx(float(np.linalg.norm(
+        lines[0][1] - lines[0][0])), abs=0.01)
+
+    # a status: T1 not evaluated at week 6 makes that timepoint NE
+    widget.select_lesion("T1")
+    widget.set_status_selected("not_evaluated")
+    assert next(tp for tp in widget.session.recist()["timepoints"]
+                if tp["date"] == week6)["overall"] == "NE"
+    widget.accept_timepoint()
+    _screenshot(viewer, tmp_path / "corrected.png")
+
+    # every correction is stored with who and what; outputs regenerate from them
+    history = widget.session.history()
+    assert [h["field"] for h in history] == ["lesion", "manual_measurement", "status",
+                                             "accepted"]
+    assert {h["who"] for h in history} == {"dr-test"}
+    assert history[1]["old"]["long_axis_mm"] != history[1]["new"]["long_axis_mm"]
+    widget.save()
+    result = json.loads((patient_b / "recist" / "ATC-B.json").read_text())
+    assert result["progression_date"] == week24
+    with (patient_b / "measurements.csv").open(newline="") as fh:
+        table = list(csv.DictReader(fh))
+    assert any(r["role"] == "new" and r["study_date"] == week24 for r in table)
+    assert next(r for r in table if r["lesion_id"] == "T1" and r["study_date"] == week6
+                )["method"] == "manual"
+    widget.session.close()
+
+    # reopen: the corrections are there
+    reopened = ReviewSession(patient_b, "ATC-B")
+    assert len(reopened.history()) == 4
+    assert reopened.lesion(week6, "T1")["method"] == "manual"
+    assert reopened.recist()["progression_date"] == week24
+    assert reopened.timepoint(week6)["accepted"]["by"] == "dr-test"
+    reopened.close()
