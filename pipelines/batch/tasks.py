@@ -116,6 +116,7 @@ def baseline_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     volume = _load(tp)
     records, segs = [], {}
+    clock = time.perf_counter()
     for p in tp.prompts:
         record, seg = _prompt_record(p, volume, "prompt")
         if seg is not None:
@@ -123,7 +124,8 @@ def baseline_task(spec: TaskSpec) -> dict[str, Any]:
             record["centre_lps"] = list(record["reference"]["centre_lps"])
             segs[p.lesion_id] = seg
         records.append(record)
-    return {"lesions": records, "warnings": list(volume.warnings),
+    timings = {"segment": round(time.perf_counter() - clock, 3)}
+    return {"lesions": records, "warnings": list(volume.warnings), "timings": timings,
             **_write_outputs(spec, volume, records, segs)}
 
 
@@ -144,7 +146,10 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     assert spec.baseline is not None
     baseline, volume = _load(spec.baseline), _load(tp)
+    clock = time.perf_counter()
     reg = register(baseline, volume)
+    timings = {"register": round(time.perf_counter() - clock, 3)}
+    clock = time.perf_counter()
     to_baseline = Registration(reg.transform.GetInverse(), reg.metric)
     prompted = {p.lesion_id: p for p in tp.prompts}
     records, segs = [], {}
@@ -181,7 +186,8 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
                                                           nodal=p.nodal,
                                                           to_baseline=to_baseline))
         records.append(record)
-    return {"lesions": records, "registration": _transform_dict(reg),
+    timings["follow_and_segment"] = round(time.perf_counter() - clock, 3)
+    return {"lesions": records, "registration": _transform_dict(reg), "timings": timings,
             "warnings": list(volume.warnings), **_write_outputs(spec, volume, records, segs)}
 
 
