@@ -260,8 +260,7 @@ class ReviewWidget(QWidget):
             return
         world = _zyx(centre)
         self.viewer.dims.set_point(0, world[0])
-        self.viewer.camera.center = tuple(world)
-        self.viewer.camera.zoom = max(self.viewer.camera.zoom, 3.0)
+        self.viewer.camera.center = tuple(world[1:])
 
     # corrections -----------------------------------------------------------
     @property
