@@ -9,9 +9,11 @@ HU and size) and a registration of the later scan to baseline:
    axis, at least 5 mm) for tissue like the lesion's: smoothed HU within
    ``max(3 SD, 50 HU)`` of the lesion's former median, in a connected piece of
    at least 15 mm^3 (noise and partial volume make smaller pieces).
-3. **Segment** from the like-tissue voxel nearest the mapped point with the
-   same method as at baseline, and check the result is the same lesion: it
-   holds or touches the search ball, and its HU are like before.
+3. **Segment** with the same method as at baseline from up to three seeds (the
+   like-tissue voxel nearest the mapped point, and the deepest like-tissue
+   points near it and in the whole ball), keep the lesion whose centre is
+   nearest the mapped point, and flag what does not look like the same lesion
+   (HU changed, far from the mapped point, more than 8 times its volume).
 
 What is reported, and never invented:
 
@@ -80,7 +82,7 @@ def reference_of(lesion_id: str, seg: Segmentation, volume: Volume, *, nodal: bo
     k, j, i = mask.shape
     block = volume.array[k0:k0 + k, j0:j0 + j, i0:i0 + i]
     surround = float(np.median(block[ring])) if ring.any() else None
-    centre = _centre(seg)
+    centre = seg.centre_lps
     if to_baseline is not None:
         centre = to_baseline.map_point(centre)
     m = seg.measurement
@@ -118,15 +120,15 @@ def _ball_crop(volume: Volume, centre, radius_mm: float):
 
 def lesion_like(volume: Volume, centre, radius_mm: float, median_hu: float,
                 tolerance_hu: float) -> dict[str, Any]:
-    """Tissue like a lesion's (HU band) in a ball: the nearest voxel of a large enough
-    connected piece, that piece's volume, and the median HU near the centre."""
+    """Tissue like a lesion's (HU band) in a ball: the volume of the large enough
+    connected pieces, seeds to segment from, and the median HU near the centre."""
     block, dist, pts, sp = _ball_crop(volume, centre, radius_mm)
     smooth = ndimage.gaussian_filter(block, sigma=np.minimum(1.0 / sp, 1.5))
     ball = dist <= radius_mm
     like = ball & (np.abs(smooth - median_hu) <= tolerance_hu)
     labels, n = ndimage.label(like)
     voxel_mm3 = float(np.prod(sp))
-    sizes = ndimage.sum_labels(np.ones_like(labels), labels, index=np.arange(1, n + 1)) * voxel_mm3
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:] * voxel_mm3
     keep = np.flatnonzero(sizes >= MIN_PIECE_MM3) + 1
     near = dist <= 2.5
     out: dict[str, Any] = {
@@ -193,7 +195,7 @@ def follow_lesion(baseline: Volume, followup: Volume, registration: Registration
         except PromptError as exc:
             failure = str(exc)
             continue
-        tries.append((float(np.linalg.norm(_centre(seg) - np.asarray(mapped))), seg))
+        tries.append((float(np.linalg.norm(seg.centre_lps - np.asarray(mapped))), seg))
     if not tries:
         small = look.get("piece_ml", 0.0) * 1000.0 < np.pi / 6 * TOO_SMALL_MM**3
         evidence["reason"] = f"segmentation failed: {failure}"
@@ -221,7 +223,3 @@ def follow_lesion(baseline: Volume, followup: Volume, registration: Registration
                             residual)
     return FollowResult("measured", mapped, seg, evidence, flags, residual)
 
-
-def _centre(seg: Segmentation) -> np.ndarray:
-    k, j, i = np.nonzero(seg.mask.array)
-    return seg.mask.geometry.index_to_lps(np.array([i.mean(), j.mean(), k.mean()]))

@@ -21,7 +21,8 @@ import SimpleITK as sitk
 
 from .volume import Volume
 
-__all__ = ["Registration", "refine_locally", "register"]
+__all__ = ["Registration", "refine_locally", "register", "transform_from_dict",
+           "transform_matrix", "transform_to_dict"]
 
 SAMPLING = 0.02
 SEED = 20231
@@ -36,6 +37,30 @@ class Registration:
 
     def map_point(self, point) -> np.ndarray:
         return np.asarray(self.transform.TransformPoint([float(v) for v in point]))
+
+
+def transform_to_dict(registration: Registration) -> dict:
+    """A whole-scan (rigid or affine) registration as JSON-able parameters."""
+    t = registration.transform
+    return {"type": t.GetName(), "parameters": list(t.GetParameters()),
+            "fixed_parameters": list(t.GetFixedParameters()),
+            "metric": round(registration.metric, 5)}
+
+
+def transform_from_dict(d: dict) -> sitk.Transform:
+    t = sitk.AffineTransform(3) if d["type"] == "AffineTransform" else sitk.Euler3DTransform()
+    t.SetFixedParameters(d["fixed_parameters"])
+    t.SetParameters(d["parameters"])
+    return t
+
+
+def transform_matrix(t: sitk.Transform) -> np.ndarray:
+    """4x4 homogeneous matrix (x, y, z) of a rigid or affine transform."""
+    m = np.eye(4)
+    m[:3, :3] = np.asarray(t.GetMatrix()).reshape(3, 3)
+    centre = np.asarray(t.GetCenter())
+    m[:3, 3] = np.asarray(t.GetTranslation()) + centre - m[:3, :3] @ centre
+    return m
 
 
 def _prepare(volume: Volume) -> sitk.Image:

@@ -18,7 +18,6 @@ poses all come from the seed). Layout under OUT:
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -30,7 +29,7 @@ import numpy as np
 import pydicom
 
 from imaging.geometry import Geometry
-from imaging.io.atomic import atomic_path
+from imaging.io.atomic import write_csv_atomic
 from imaging.io.dicom_writer import CTSeriesSpec, ct_slice_dataset, uid_from, write_dataset
 from imaging.measure import measure_mask
 from imaging.recist import score
@@ -340,17 +339,11 @@ def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
         path = out / "cases" / f"{pid}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(patient["recist_case"], indent=1) + "\n")
-    _write_csv(out / "prompts.csv", prompts)
-    _write_csv(out / "clinical.csv", clinical)
+    write_csv_atomic(out / "prompts.csv", prompts)
+    write_csv_atomic(out / "clinical.csv", clinical)
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n")
     if preview:
         truth["preview"] = str(write_preview(results, out / "preview.png"))
     truth["files"] = sum(r["files"] for r in results)
     return truth
 
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)

@@ -119,21 +119,10 @@ class ReviewWidget(QWidget):
         reg = tp.get("registration")
         if not reg:
             return None
-        import SimpleITK as sitk
+        from ..tracking import transform_from_dict, transform_matrix
 
-        from pipelines.batch.tasks import transform_from_dict
-
-        t = transform_from_dict(reg)
-        inverse = t.GetInverse()
-        m = np.eye(4)
-        affine = sitk.AffineTransform(inverse) if inverse.GetName() == "AffineTransform" \
-            else None
-        if affine is None:
-            return None
-        m[:3, :3] = np.asarray(affine.GetMatrix()).reshape(3, 3)
-        centre = np.asarray(affine.GetCenter())
-        m[:3, 3] = np.asarray(affine.GetTranslation()) + centre - m[:3, :3] @ centre
-        return m
+        # the registration maps baseline to this timepoint: its inverse places it
+        return np.linalg.inv(transform_matrix(transform_from_dict(reg)))
 
     def load(self, session) -> None:
         self.session = session

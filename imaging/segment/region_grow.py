@@ -71,6 +71,12 @@ class Segmentation:
     measurement: LesionMeasurement
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def centre_lps(self) -> np.ndarray:
+        """Centre of mass of the lesion (LPS mm)."""
+        k, j, i = np.nonzero(self.mask.array)
+        return self.mask.geometry.index_to_lps(np.array([i.mean(), j.mean(), k.mean()]))
+
     def full_mask(self, geometry: Geometry) -> np.ndarray:
         """The mask pasted into the whole image grid (array [k, j, i])."""
         out = np.zeros(tuple(reversed(geometry.size)), dtype=np.uint8)

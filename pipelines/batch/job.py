@@ -16,7 +16,6 @@ studies must be on a file system every worker sees.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import hashlib
 import json
 import os
@@ -29,7 +28,7 @@ from typing import Any
 
 from imaging.errors import InputError
 from imaging.io import discover
-from imaging.io.atomic import atomic_path, write_text_atomic
+from imaging.io.atomic import atomic_path, write_csv_atomic, write_text_atomic
 from imaging.io.select import KernelPreference
 from imaging.recist import score
 
@@ -243,13 +242,6 @@ def _schedule(patients: dict[str, _Patient], state: StateStore,
                 finish(patient, spec, future.result(), False)
 
 
-def _write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    with atomic_path(path) as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _outline(out: Path) -> dict[str, list[dict[str, Any]]]:
     return json.loads((out / "job.json").read_text())["patients"]
 
@@ -305,11 +297,11 @@ def assemble_outputs(out: Path, state: StateStore, outline: dict[str, list[dict[
                            "series_uid": "", "stage": "recist", "error": str(exc)})
         patients_out[pid] = entry
     columns = list(rows[0]) if rows else ["patient_id"]
-    _write_csv(out / "measurements.csv", rows, columns)
+    write_csv_atomic(out / "measurements.csv", rows, columns)
     frame = pd.DataFrame(rows, columns=columns)
     with atomic_path(out / "measurements.parquet") as tmp:
         frame.to_parquet(tmp, index=False)
-    _write_csv(out / "errors.csv", errors,
+    write_csv_atomic(out / "errors.csv", errors,
                ["patient_id", "study_date", "study_uid", "series_uid", "stage", "error"])
     cohort = None
     if any("result" in e for e in patients_out.values()):

@@ -153,13 +153,16 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
             if tp is plan.baseline and r.study_date is not None and r.role == "new":
                 problems.append(f"line {r.line}: new lesion {r.lesion_id} is dated at baseline")
                 continue
-            bad = [pt for pt in ([r.point] + ([r.end] if r.end else []))
-                   if not _contains(tp.series, pt)[0]]
-            if bad:
-                extent = _contains(tp.series, bad[0])[1]
-                problems.append(f"line {r.line}: point {list(bad[0])} of lesion {r.lesion_id} is "
-                                f"outside series {tp.series.series_uid} of {pid} on {tp.date} "
-                                f"({extent})")
+            outside = None
+            for point in [r.point] + ([r.end] if r.end else []):
+                inside, extent = _contains(tp.series, point)
+                if not inside:
+                    outside = (f"line {r.line}: point {list(point)} of lesion {r.lesion_id} is "
+                               f"outside series {tp.series.series_uid} of {pid} on {tp.date} "
+                               f"({extent})")
+                    break
+            if outside:
+                problems.append(outside)
                 continue
             tp.prompts.append(r)
         if not any(r.study_date is None for r in rows):

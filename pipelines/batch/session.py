@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import getpass
 import json
-from functools import cache
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,7 @@ class ReviewSession:
                                        "long_axis_endpoints", "short_axis_endpoints")},
                   "mask_rle": _encode(mask)}
         if baseline or role == "new":
-            record["reference"] = _asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
+            record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
         old = next((r for r in self.timepoint(date)["lesions"] if r["lesion_id"] == lesion_id),
                    None)
         return date, lesion_id, _brief(old), record
@@ -244,12 +244,6 @@ def _brief(record: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: record.get(k) for k in ("status", "long_axis_mm", "short_axis_mm", "method")}
 
 
-def _asdict(ref) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(ref)
-
-
 def _encode(mask: np.ndarray) -> dict[str, Any]:
     """A mask as flat run lengths (JSON-able, small for one lesion)."""
     flat = mask.ravel().astype(np.int8)
@@ -258,13 +252,8 @@ def _encode(mask: np.ndarray) -> dict[str, Any]:
             "ends": change[1::2].tolist()}
 
 
-@cache
-def _ranges(starts: tuple[int, ...], ends: tuple[int, ...]) -> np.ndarray:
-    return np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)]
-                          ) if starts else np.zeros(0, dtype=int)
-
-
 def _decode(rle: dict[str, Any], shape: tuple[int, ...]) -> np.ndarray:
     out = np.zeros(int(np.prod(shape)), dtype=bool)
-    out[_ranges(tuple(rle["starts"]), tuple(rle["ends"]))] = True
+    for start, end in zip(rle["starts"], rle["ends"], strict=True):
+        out[start:end] = True
     return out.reshape(shape)

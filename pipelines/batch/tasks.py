@@ -33,7 +33,7 @@ from imaging.io.seg_export import SegmentSpec, write_seg
 from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
 from imaging.segment import Segmentation, segment
 from imaging.thumbnail import lesion_thumbnail
-from imaging.tracking import Registration, register
+from imaging.tracking import Registration, register, transform_to_dict
 from imaging.volume import Volume
 
 from .plan import Timepoint
@@ -129,19 +129,6 @@ def baseline_task(spec: TaskSpec) -> dict[str, Any]:
             **_write_outputs(spec, volume, records, segs)}
 
 
-def _transform_dict(reg: Registration) -> dict[str, Any]:
-    t = reg.transform
-    return {"type": t.GetName(), "parameters": list(t.GetParameters()),
-            "fixed_parameters": list(t.GetFixedParameters()), "metric": round(reg.metric, 5)}
-
-
-def transform_from_dict(d: dict[str, Any]) -> sitk.Transform:
-    t = sitk.AffineTransform(3) if d["type"] == "AffineTransform" else sitk.Euler3DTransform()
-    t.SetFixedParameters(d["fixed_parameters"])
-    t.SetParameters(d["parameters"])
-    return t
-
-
 def followup_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     assert spec.baseline is not None
@@ -168,32 +155,25 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
                                                else round(found.residual_mm, 2))}
         if found.segmentation is not None:
             record.update(_measured(found.segmentation))
-            record["centre_lps"] = list(map(float, _centre(found.segmentation)))
+            record["centre_lps"] = list(map(float, found.segmentation.centre_lps))
             segs[lesion_id] = found.segmentation
         if known["role"] == "nontarget":
             record["suggested_status"] = _suggest_nontarget(record, ref)
             record["review_flags"].append("suggested_status")
         records.append(record)
     for p in tp.prompts:
-        role = "new" if p.role == "new" else p.role
         record, seg = _prompt_record(p, volume, "reader-prompt")
-        record["role"] = role
         if seg is not None:
             segs[p.lesion_id] = seg
-            record["centre_lps"] = list(map(float, _centre(seg)))
-            if role == "new":
+            record["centre_lps"] = list(map(float, seg.centre_lps))
+            if p.role == "new":
                 record["reference"] = asdict(reference_of(p.lesion_id, seg, volume,
                                                           nodal=p.nodal,
                                                           to_baseline=to_baseline))
         records.append(record)
     timings["follow_and_segment"] = round(time.perf_counter() - clock, 3)
-    return {"lesions": records, "registration": _transform_dict(reg), "timings": timings,
+    return {"lesions": records, "registration": transform_to_dict(reg), "timings": timings,
             "warnings": list(volume.warnings), **_write_outputs(spec, volume, records, segs)}
-
-
-def _centre(seg: Segmentation) -> np.ndarray:
-    k, j, i = np.nonzero(seg.mask.array)
-    return seg.mask.geometry.index_to_lps(np.array([i.mean(), j.mean(), k.mean()]))
 
 
 def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from pathlib import Path
 from typing import Any
 
 from imaging.endpoints import cohort_endpoints, load_clinical, load_results
-from imaging.io.atomic import atomic_path, write_text_atomic
+from imaging.io.atomic import write_csv_atomic, write_text_atomic
 from imaging.plots import km_plot, spider_plot, swimmer_plot, waterfall_plot
 
 from .._output import print_json
@@ -38,11 +37,7 @@ def write_cohort(results: Path, clinical: Path | None, out: Path) -> dict[str, A
     plots["kaplan_meier"] = km_plot(curves, out / "kaplan_meier")
     endpoints["plots"] = {k: [str(p) for p in v] for k, v in plots.items()}
     write_text_atomic(out / "endpoints.json", json.dumps(endpoints, indent=2) + "\n")
-    rows = endpoints["patients_table"]
-    with atomic_path(out / "patients.csv") as tmp, tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv_atomic(out / "patients.csv", endpoints["patients_table"])
     summary = [("patients", endpoints["patients"])]
     summary += [(f"bor_{k}", v) for k, v in endpoints["best_overall_response_counts"].items()]
     for name in ("orr", "dcr"):
