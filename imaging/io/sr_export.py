@@ -7,7 +7,9 @@ One planar ROI measurement group per lesion, with:
   reference);
 * long axis and short axis (mm) and volume (ml) with UCUM units, and the
   algorithm that produced them;
-* the time point (e.g. "week 12") as TID 1502 context.
+* the time point (e.g. "week 12") as TID 1502 context;
+* Caliper as the observing device, and the reader as an observing person when a
+  reader corrected the report; a reader's manual measurement carries no algorithm.
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ class LesionReport:
     measurement: LesionMeasurement
     organ: str = ""
     nodal: bool = False
+    manual: bool = False
+    """Drawn by a reader (no algorithm identification)."""
 
 
 def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_point: str,
-             time_point_order: int | None = None, series_number: int = 400) -> Path:
-    """Write a TID 1500 measurement report of ``lesions`` measured on ``series``."""
+             time_point_order: int | None = None, series_number: int = 400,
+             reader: str | None = None) -> Path:
+    """Write a TID 1500 measurement report of ``lesions`` measured on ``series``
+    (``reader``: the person who corrected it, if anyone did)."""
     if not lesions:
         raise InputError(f"{path}: no lesion measurements to report")
     first = series.first
@@ -63,6 +69,7 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
     groups = []
     for lesion in lesions:
         m = lesion.measurement
+        algorithm_id = None if lesion.manual else algorithm
         ends = np.asarray(m.long_axis_endpoints, dtype=float)
         groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
             tracking_identifier=hd.sr.TrackingIdentifier(
@@ -75,9 +82,9 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
             time_point_context=context,
             measurements=[
                 hd.sr.Measurement(name=codes.SCT.LongAxis, value=round(m.long_axis_mm, 2),
-                                  unit=codes.UCUM.Millimeter, algorithm_id=algorithm),
+                                  unit=codes.UCUM.Millimeter, algorithm_id=algorithm_id),
                 hd.sr.Measurement(name=codes.SCT.ShortAxis, value=round(m.short_axis_mm, 2),
-                                  unit=codes.UCUM.Millimeter, algorithm_id=algorithm),
+                                  unit=codes.UCUM.Millimeter, algorithm_id=algorithm_id),
                 hd.sr.Measurement(name=codes.SCT.Volume, value=round(m.volume_ml, 3),
                                   unit=MILLILITER, algorithm_id=algorithm),
             ],
@@ -86,8 +93,13 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
         observer_type=codes.cid270.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=str(uid_from("caliper-device")), name="Caliper", manufacturer_name="Caliper"))
+    person = None if reader is None else hd.sr.ObserverContext(
+        observer_type=codes.cid270.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes(
+            name=reader))
     report = hd.sr.MeasurementReport(
-        observation_context=hd.sr.ObservationContext(observer_device_context=observer),
+        observation_context=hd.sr.ObservationContext(observer_device_context=observer,
+                                                     observer_person_context=person),
         procedure_reported=codes.LN.CTUnspecifiedBodyRegion,
         imaging_measurements=groups,
     )
@@ -97,7 +109,9 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
         series_instance_uid=str(uid_from(series.series_uid, "sr", series_number)),
         series_number=series_number,
         sop_instance_uid=str(uid_from(series.series_uid, "sr", series_number, time_point,
-                                      *[(r.lesion_id, round(r.measurement.long_axis_mm, 2))
+                                      reader or "",
+                                      *[(r.lesion_id, round(r.measurement.long_axis_mm, 2),
+                                         round(r.measurement.short_axis_mm, 2))
                                         for r in lesions])),
         instance_number=1,
         manufacturer="Caliper",

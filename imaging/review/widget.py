@@ -5,12 +5,17 @@ with its reasons, and the corrections a reader makes.
 
 Per timepoint four layers: the CT, the lesion labels (one colour per lesion at every
 timepoint), the long/short axes (lines; drag an end to override a measurement), and
-the clicks (add a lesion, or extra clicks to re-segment one).
+the clicks (add a lesion, or extra clicks to re-segment one: orange clicks are
+inside the lesion, cyan ones outside it).
+
+The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
+with "all timepoints"); choosing a timepoint arms its clicks layer.
 
 Shortcuts: ``A`` add the lesion at the last click, ``R`` re-segment the selected
-lesion with the clicks, ``X`` absent, ``T`` too small, ``Shift-S`` sign off the
-timepoint, ``1``/``2``/``3`` lung/soft/bone window. Segmentation runs in a worker
-thread; the table and RECIST result update when it is done.
+lesion with the clicks, ``N`` toggle inside/outside clicks, ``X`` absent, ``T`` too
+small, ``Shift-S`` sign off the timepoint, ``1``/``2``/``3`` lung/soft/bone window.
+Segmentation runs in a worker thread; the table and RECIST result update when it is
+done.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from typing import Any
 
 import numpy as np
 from qtpy.QtWidgets import (
+    QApplication,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -33,6 +40,8 @@ from .reader import image_layer, layer_affine, window
 
 __all__ = ["ReviewWidget", "open_review"]
 
+CLICK_COLOURS = {"inside": "orange", "outside": "cyan"}
+FIELD_OF_VIEW_MM = 140.0  # what a jump to a lesion shows around it
 STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
             "unequivocal_progression")
 
@@ -66,8 +75,14 @@ class ReviewWidget(QWidget):
             row.addWidget(button)
         layout.addLayout(row)
         self.date_box = QComboBox()
-        layout.addWidget(QLabel("timepoint for actions"))
-        layout.addWidget(self.date_box)
+        self.date_box.currentTextChanged.connect(self._date_chosen)
+        layout.addWidget(QLabel("timepoint for actions (shown beside baseline)"))
+        date_row = QHBoxLayout()
+        date_row.addWidget(self.date_box)
+        self.all_box = QCheckBox("all timepoints")
+        self.all_box.toggled.connect(lambda _: self._date_chosen(self.date))
+        date_row.addWidget(self.all_box)
+        layout.addLayout(date_row)
         self.table = QTableWidget()
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
         self.table.itemSelectionChanged.connect(self._selected)
@@ -75,6 +90,7 @@ class ReviewWidget(QWidget):
         actions = QHBoxLayout()
         for text, slot in (("Add lesion [A]", self.add_from_click),
                            ("Re-segment [R]", self.resegment_selected),
+                           ("Inside/outside [N]", self.toggle_click_sign),
                            ("Absent [X]", lambda: self.set_status_selected("absent")),
                            ("Too small [T]", lambda: self.set_status_selected("too_small"))):
             button = QPushButton(text)
@@ -103,6 +119,8 @@ class ReviewWidget(QWidget):
         final.addWidget(save)
         layout.addLayout(final)
         self.recist_table = QTableWidget()
+        self.recist_table.horizontalHeader().setStretchLastSection(True)
+        self.recist_table.setWordWrap(True)
         layout.addWidget(QLabel("RECIST per timepoint"))
         layout.addWidget(self.recist_table)
         self.message = QLabel("")
@@ -127,8 +145,6 @@ class ReviewWidget(QWidget):
     def load(self, session) -> None:
         self.session = session
         self.title.setText(f"patient {session.patient_id}: {len(session.dates)} timepoints")
-        self.date_box.clear()
-        self.date_box.addItems(session.dates)
         self.viewer.layers.clear()
         for date in session.dates:
             to_world = self._to_world(date)
@@ -140,13 +156,43 @@ class ReviewWidget(QWidget):
             self.viewer.add_shapes(name=f"{date} axes", affine=layer_affine(None, to_world),
                                    edge_width=1.0, ndim=3)
             self.viewer.add_points(name=f"{date} clicks", affine=layer_affine(None, to_world),
-                                   ndim=3, size=4, face_color="orange")
+                                   ndim=3, size=4, features={"sign": np.array([], str)},
+                                   feature_defaults={"sign": "inside"},
+                                   face_color="sign", face_color_cycle=CLICK_COLOURS)
             self._draw_axes(date)
             self.viewer.layers[f"{date} axes"].events.data.connect(
                 lambda event, d=date: self._axes_edited(d, event))
-        self.viewer.grid.enabled = True
-        self.viewer.grid.stride = 4
+        grid = self.viewer.canvas.grid
+        grid.stride = 4
+        grid.enabled = True
+        self.date_box.blockSignals(True)
+        self.date_box.clear()
+        self.date_box.addItems(session.dates)
+        self.date_box.blockSignals(False)
+        self.date_box.setCurrentText(session.dates[-1])
+        self._date_chosen(self.date)
         self.refresh()
+
+    def shown_dates(self) -> list[str]:
+        return [d for d in self.session.dates if self.viewer.layers[f"{d} CT"].visible]
+
+    def _date_chosen(self, date: str) -> None:
+        """Show baseline beside ``date`` (or every timepoint) and arm its clicks layer."""
+        dates = self.session.dates
+        if date not in dates:
+            return
+        other = date if date != dates[0] or len(dates) == 1 else dates[1]
+        for d in dates:
+            visible = self.all_box.isChecked() or d in (dates[0], other)
+            for kind in ("CT", "lesions", "axes", "clicks"):
+                self.viewer.layers[f"{d} {kind}"].visible = visible
+        clicks = self.viewer.layers[f"{date} clicks"]
+        self.viewer.layers.selection.active = clicks
+        clicks.mode = "add"
+        self.fit_view()
+
+    def fit_view(self, field_mm: float | None = None) -> None:
+        fit_view(self.viewer, field_mm, self.viewer.layers[f"{self.session.dates[0]} CT"])
 
     def _draw_axes(self, date: str) -> None:
         layer = self.viewer.layers[f"{date} axes"]
@@ -249,7 +295,8 @@ class ReviewWidget(QWidget):
             return
         world = _zyx(centre)
         self.viewer.dims.set_point(0, world[0])
-        self.viewer.camera.center = tuple(world[1:])
+        self.viewer.scene.camera.center = tuple(world[1:])
+        self.fit_view(FIELD_OF_VIEW_MM)
 
     # corrections -----------------------------------------------------------
     @property
@@ -288,11 +335,12 @@ class ReviewWidget(QWidget):
     def add_from_click(self, *, organ: str = "unspecified", nodal: bool = False,
                        role: str | None = None) -> None:
         date = self.date
-        clicks = self.viewer.layers[f"{date} clicks"].data
-        if len(clicks) == 0:
-            self.message.setText(f"click a point in the '{date} clicks' layer first")
+        inside, _ = self.clicks(date)
+        if not inside:
+            self.message.setText(f"click a point inside the lesion in the '{date} clicks' "
+                                 "layer first")
             return
-        point = _xyz(clicks[-1])
+        point = inside[-1]
         self._run(lambda: self.session.prepare_lesion(date, point, organ=organ, nodal=nodal,
                                                       role=role), f"lesion added on {date}")
         self.viewer.layers[f"{date} clicks"].data = np.zeros((0, 3))
@@ -301,9 +349,29 @@ class ReviewWidget(QWidget):
         date, lesion_id = self.date, self.selected_lesion()
         if not lesion_id:
             return
-        clicks = [_xyz(p) for p in self.viewer.layers[f"{date} clicks"].data]
-        self._run(lambda: self.session.prepare_clicks(date, lesion_id, positive=clicks),
+        inside, outside = self.clicks(date)
+        self._run(lambda: self.session.prepare_clicks(date, lesion_id, positive=inside,
+                                                      negative=outside),
                   f"{lesion_id} re-segmented")
+        self.viewer.layers[f"{date} clicks"].data = np.zeros((0, 3))
+
+    def clicks(self, date: str) -> tuple[list, list]:
+        """The clicks at ``date`` in LPS (x, y, z): inside the lesion, outside it."""
+        layer = self.viewer.layers[f"{date} clicks"]
+        signs = (layer.features["sign"].to_numpy() if "sign" in layer.features
+                 else np.full(len(layer.data), "inside"))
+        points = [_xyz(p) for p in layer.data]
+        return ([p for p, s in zip(points, signs, strict=True) if s != "outside"],
+                [p for p, s in zip(points, signs, strict=True) if s == "outside"])
+
+    def toggle_click_sign(self) -> str:
+        """New clicks mark the inside of a lesion, or (toggled) its outside."""
+        layer = self.viewer.layers[f"{self.date} clicks"]
+        sign = "outside" if layer.feature_defaults["sign"][0] == "inside" else "inside"
+        for d in self.session.dates:  # the colour follows the feature
+            self.viewer.layers[f"{d} clicks"].feature_defaults = {"sign": sign}
+        self.message.setText(f"new clicks mark the {sign} of a lesion")
+        return sign
 
     def set_status_selected(self, status: str) -> None:
         lesion_id = self.selected_lesion()
@@ -346,6 +414,7 @@ class ReviewWidget(QWidget):
 
     def _bind_keys(self) -> None:
         bindings = {"a": self.add_from_click, "r": self.resegment_selected,
+                    "n": self.toggle_click_sign,
                     "x": lambda: self.set_status_selected("absent"),
                     "t": lambda: self.set_status_selected("too_small"),
                     "Shift-S": self.accept_timepoint,
@@ -355,9 +424,27 @@ class ReviewWidget(QWidget):
             self.viewer.bind_key(key, lambda _viewer, a=action: a(), overwrite=True)
 
 
+def fit_view(viewer, field_mm: float | None = None, reference=None) -> None:
+    """Fit ``reference`` (or every layer) in the grid's views, or show ``field_mm`` of
+    ``reference``'s width around the camera's centre. The grid's views get their size only once Qt
+    lays them out, and napari applies a zoom only when its value changes: so lay out
+    first, then reset the camera from a different value."""
+    camera = viewer.scene.camera
+    centre = camera.center
+    QApplication.processEvents()
+    camera.zoom = camera.zoom * 1.5 + 1e-3
+    viewer.reset_view(layers=None if reference is None else [reference])
+    if field_mm and reference is not None:
+        extent = reference.extent.world
+        span = float(np.max(extent[1, 1:] - extent[0, 1:]))
+        camera.zoom = camera.zoom * max(1.0, span / field_mm)
+        camera.center = centre
+
+
 def open_review(viewer, out, patient_id: str, who: str | None = None) -> ReviewWidget:
     from pipelines.batch.session import ReviewSession
 
     widget = ReviewWidget(viewer, ReviewSession(out, patient_id, who=who))
     viewer.window.add_dock_widget(widget, name=f"Caliper review {patient_id}", area="right")
+    widget.fit_view()  # again: the dock took part of the canvas
     return widget

@@ -366,20 +366,22 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
     basins = watershed(-dist, peaks, mask=opened)
     lesion_labels = {int(basins[tuple(s)]) for s in core_seeds} - {0}
     lesion = np.isin(basins, list(lesion_labels))
+    cut = np.zeros_like(lesion)
     if negatives:
         inside = [n for n in negatives if lesion[tuple(n)]]
-        if inside:
+        if inside:  # the reader's outside clicks: split there, drop their side
             markers = np.zeros(region.shape, np.int32)
             for s in core_seeds:
                 markers[tuple(s)] = 1
             for n in inside:
                 markers[tuple(n)] = 2
-            lesion = watershed(-dist, markers, mask=lesion) == 1
+            split = watershed(-dist, markers, mask=lesion)
+            lesion, cut = split == 1, split == 2
     # give back one in-plane voxel of what the opening shaved off the border (partial
     # volume); more would regrow the stubs of the vessels the opening cut
     ring = ndimage.generate_binary_structure(2, 1)[None]
-    lesion = ndimage.binary_dilation(lesion, structure=ring) & region
-    lesion = _fill_holes(lesion)
+    lesion = ndimage.binary_dilation(lesion, structure=ring) & region & ~cut
+    lesion = _fill_holes(lesion) & ~cut
     lesion = _component(lesion, core_seeds)
     return lesion, {"radius_estimate_mm": r_est, "opening_radius_mm": r_open,
                     "watershed_h_mm": h, "watershed_basins": int(n_peaks)}

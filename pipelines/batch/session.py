@@ -3,8 +3,10 @@
 
 It reads the job's results from OUT's state store, applies the corrections made
 so far, and records every new correction at once (who, when, old and new value),
-so nothing is lost if the viewer is closed. ``save()`` regenerates the job's
-outputs (tables, RECIST results, cohort, report) from the corrected results.
+so nothing is lost if the viewer is closed. ``save()`` writes the corrected
+timepoints' files again (mask, thumbnails, DICOM SEG and SR with the reader as an
+observer) and regenerates the job's outputs (tables, RECIST results, cohort,
+report) from the corrected results.
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from imaging.errors import InputError
 from imaging.follow import reference_of
 from imaging.io import discover
 from imaging.io.dicom_series import load_series
+from imaging.io.discover import Series
 from imaging.io.image_files import read_image_file
 from imaging.recist import score
 from imaging.segment import PointPrompt, segment
 from imaging.volume import Volume
 
 from .assemble import CaseError, apply_corrections, build_case, enforce_measurability
+from .exports import TimepointFiles, write_timepoint_files
 from .state import StateStore
 
 __all__ = ["ReviewSession"]
@@ -50,6 +54,7 @@ class ReviewSession:
         if not self._raw:
             raise InputError(f"{self.out}: patient {patient_id} has no measured timepoint")
         self._volumes: dict[str, Volume] = {}
+        self._series: dict[str, Series] = {}
         self.refresh()
 
     # reading ---------------------------------------------------------------
@@ -73,11 +78,15 @@ class ReviewSession:
                 return r
         raise InputError(f"patient {self.patient_id} {date}: no lesion {lesion_id}")
 
+    def series(self, date: str) -> Series:
+        if date not in self._series:
+            files = self.timepoint(date)["files"]
+            self._series[date] = discover([Path(f) for f in files]).series[0]
+        return self._series[date]
+
     def volume(self, date: str) -> Volume:
         if date not in self._volumes:
-            files = self.timepoint(date)["files"]
-            series = discover([Path(f) for f in files]).series
-            self._volumes[date] = load_series(series[0])
+            self._volumes[date] = load_series(self.series(date))
         return self._volumes[date]
 
     def labels(self, date: str) -> np.ndarray:
@@ -171,6 +180,9 @@ class ReviewSession:
                                        "volume_ml", "voxels", "slice_z_mm",
                                        "long_axis_endpoints", "short_axis_endpoints")},
                   "mask_rle": _encode(mask)}
+        if positive or negative:
+            record["clicks"] = {"inside": [list(map(float, c)) for c in positive],
+                                "outside": [list(map(float, c)) for c in negative]}
         if baseline or role == "new":
             record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
         old = next((r for r in self.timepoint(date)["lesions"] if r["lesion_id"] == lesion_id),
@@ -222,13 +234,35 @@ class ReviewSession:
         return self.state.corrections(self.patient_id)
 
     def save(self) -> dict[str, Any]:
-        """Regenerate the job's outputs from the corrected results."""
+        """Write the corrected timepoints' files again, then regenerate the job's
+        outputs from the corrected results; the summary lists what was re-exported."""
         from .job import assemble_outputs
 
+        exported = [self.export(date) for date in self.corrected_dates()]
         clinical = self.job.get("clinical")
-        return assemble_outputs(self.out, self.state, self.job["patients"],
-                                self.job.get("criteria", "RECIST1.1"),
-                                Path(clinical) if clinical else None)
+        summary = assemble_outputs(self.out, self.state, self.job["patients"],
+                                   self.job.get("criteria", "RECIST1.1"),
+                                   Path(clinical) if clinical else None)
+        return {**summary, "reexported": exported}
+
+    def corrected_dates(self) -> list[str]:
+        """Timepoints whose lesions a reader changed (a role, organ or nodal change
+        applies to every timepoint)."""
+        changed = [c for c in self.history() if c["field"] != "accepted"]
+        if any(c["field"] in ("role", "organ", "nodal") for c in changed):
+            return self.dates
+        return [d for d in self.dates if any(c["date"] == d for c in changed)]
+
+    def export(self, date: str) -> dict[str, Any]:
+        """Mask, thumbnails, SEG and SR of ``date`` from its corrected lesions."""
+        tp = self.timepoint(date)
+        outline = next(t for t in self.job["patients"][self.patient_id] if t["date"] == date)
+        where = TimepointFiles(self.patient_id, date, outline["study_uid"], self.series(date),
+                               self.job["patients"][self.patient_id].index(outline))
+        records = [dict(r) for r in tp["lesions"]]
+        files = write_timepoint_files(self.out, where, self.volume(date), self.labels(date),
+                                      records, reader=self.who)
+        return {"date": date, **files}
 
     def close(self) -> None:
         self.state.close()

@@ -6,11 +6,9 @@
   lesion (:func:`imaging.follow.follow_lesion`), and segment the lesions a
   reader prompted at this timepoint (new lesions, corrections).
 
-Each task also writes its files under OUT: the label mask of the timepoint
-(``masks/<patient>/<date>.nii.gz``, one stable label per lesion), one
-thumbnail per lesion, and the DICOM SEG and SR of the timepoint
-(``dicom/<patient>/<date>_<study>/``). Every file is written atomically;
-paths in the result are relative to OUT.
+Each task also writes the timepoint's files under OUT (label mask, thumbnails,
+DICOM SEG and SR: :mod:`pipelines.batch.exports`); paths in the result are
+relative to OUT.
 """
 
 from __future__ import annotations
@@ -27,15 +25,12 @@ import SimpleITK as sitk
 
 from imaging.errors import CaliperError, InputError, PromptError
 from imaging.follow import LesionReference, follow_lesion, reference_of
-from imaging.io import write_image_file
 from imaging.io.dicom_series import load_series
-from imaging.io.seg_export import SegmentSpec, write_seg
-from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
 from imaging.segment import Segmentation, segment
-from imaging.thumbnail import lesion_thumbnail
 from imaging.tracking import Registration, register, transform_to_dict
 from imaging.volume import Volume
 
+from .exports import TimepointFiles, write_timepoint_files
 from .plan import Timepoint
 from .prompts import LesionPrompt
 
@@ -192,43 +187,11 @@ def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:
 def _write_outputs(spec: TaskSpec, volume: Volume, records: list[dict[str, Any]],
                    segs: dict[str, Segmentation]) -> dict[str, Any]:
     """Label mask, thumbnails, DICOM SEG and SR of the timepoint (paths relative to OUT)."""
-    out = Path(spec.out)
     tp = spec.timepoint
-    stem = f"{tp.patient_id}/{tp.date}"
     labels = np.zeros(volume.array.shape, dtype=np.uint8)
     for lesion_id, seg in segs.items():
         labels[seg.full_mask(volume.geometry) > 0] = spec.labels[lesion_id]
-    mask_rel = f"masks/{stem}.nii.gz"
-    write_image_file(volume.with_array(labels), out / mask_rel)
-    warnings: list[str] = []
     for r in records:
-        label = spec.labels[r["lesion_id"]]
-        r["label"] = label
-        centre = r.get("centre_lps") or r.get("mapped_lps") or r.get("prompt_lps")
-        rel = f"thumbs/{stem}/{r['lesion_id']}.png"
-        radius = r.get("evidence", {}).get("search_radius_mm") if r["lesion_id"] not in segs \
-            else None
-        lesion_thumbnail(volume, labels == label if r["lesion_id"] in segs else None, centre,
-                         out / rel, organ=r["organ"], axes=r, radius_mm=radius)
-        r["thumbnail"] = rel
-    folder = f"dicom/{stem}_{tp.study_uid[-12:]}"
-    exports: dict[str, Any] = {"folder": folder}
-    organs = {r["lesion_id"]: r["organ"] for r in records}
-    specs = [SegmentSpec(spec.labels[i], f"{i} {organs[i]}", i, tracking_uid(tp.patient_id, i))
-             for i in segs]
-    if specs:
-        try:
-            write_seg(out / folder / "seg.dcm", tp.series, labels, specs)
-            exports["seg"] = f"{folder}/seg.dcm"
-        except InputError as exc:
-            warnings.append(f"DICOM SEG not written: {exc}")
-        reports = [LesionReport(i, segs[i].measurement, organ=r["organ"], nodal=r["nodal"])
-                   for r in records if (i := r["lesion_id"]) in segs]
-        try:
-            write_sr(out / folder / "sr.dcm", tp.series, reports,
-                     time_point="baseline" if spec.kind == "baseline" else tp.date,
-                     time_point_order=spec.order)
-            exports["sr"] = f"{folder}/sr.dcm"
-        except InputError as exc:
-            warnings.append(f"DICOM SR not written: {exc}")
-    return {"mask": mask_rel, "exports": exports, "export_warnings": warnings}
+        r["label"] = spec.labels[r["lesion_id"]]
+    where = TimepointFiles(tp.patient_id, tp.date, tp.study_uid, tp.series, spec.order)
+    return write_timepoint_files(Path(spec.out), where, volume, labels, records)

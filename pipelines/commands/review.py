@@ -44,6 +44,7 @@ def open_study(viewer, folder: Path) -> list[str]:
     from imaging.io.dicom_series import load_series
     from imaging.io.select import choose_series
     from imaging.review.reader import image_layer
+    from imaging.review.widget import fit_view
 
     inventory = discover(folder)
     names = []
@@ -58,5 +59,6 @@ def open_study(viewer, folder: Path) -> list[str]:
         names.append(kwargs["name"])
     if not names:
         raise InputError(f"{folder}: no CT series to review")
-    viewer.grid.enabled = len(names) > 1
+    viewer.canvas.grid.enabled = len(names) > 1
+    fit_view(viewer)
     return names

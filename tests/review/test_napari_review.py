@@ -9,19 +9,21 @@ import csv
 import json
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pytest
+from pydicom.sr.codedict import codes
 
 napari = pytest.importorskip("napari")
 
 from imaging.io import discover  # noqa: E402
-from imaging.review.widget import open_review  # noqa: E402
+from imaging.review.widget import FIELD_OF_VIEW_MM, open_review  # noqa: E402
 from pipelines.batch.session import ReviewSession  # noqa: E402
 from pipelines.cli import main  # noqa: E402
 
 
-def _screenshot(viewer, path: Path) -> np.ndarray:
-    image = viewer.screenshot(str(path), canvas_only=False)
+def _screenshot(viewer, path: Path, *, canvas_only: bool = False) -> np.ndarray:
+    image = viewer.screenshot(str(path), canvas_only=canvas_only)
     assert path.is_file()
     return image
 
@@ -76,11 +78,15 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert [layer.name for layer in viewer.layers][:4] == [
         f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} clicks"]
     assert len(viewer.layers) == 4 * len(dates)
-    assert viewer.grid.enabled
+    assert viewer.canvas.grid.enabled
     ct = viewer.layers[f"{dates[0]} CT"]
     assert ct.contrast_limits == [-160.0, 240.0]
     labels = viewer.layers[f"{dates[0]} lesions"].data
     assert set(np.unique(labels)) == {0, 1, 2}  # T1 and N1, stable labels
+    # baseline beside the last follow-up, fitted in the views (air around the body)
+    assert widget.shown_dates() == [dates[0], dates[-1]]
+    canvas = _screenshot(viewer, tmp_path / "opened-canvas.png", canvas_only=True)[..., :3]
+    assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.8
     rows = widget.table_rows()
     assert [r[0] for r in rows] == ["T1", "N1"]
     t1_base = float(rows[0][4])
@@ -94,6 +100,10 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     widget.select_lesion("T1")
     centre = widget.session.lesion(dates[0], "T1")["centre_lps"]
     assert viewer.dims.point[0] == pytest.approx(centre[2], abs=2.5)
+    np.testing.assert_allclose(viewer.scene.camera.center[1:], [centre[1], centre[0]])
+    # the views show a field of FIELD_OF_VIEW_MM around it (5% margin)
+    view_mm = min(viewer.canvas.viewbox_size(viewer.layers)) / viewer.scene.camera.zoom
+    assert view_mm == pytest.approx(FIELD_OF_VIEW_MM / 0.95, rel=0.02)
 
     # add the new lesion with a click at week 24
     widget.date_box.setCurrentText(week24)
@@ -110,6 +120,26 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert after["progression_date"] == week24
     assert any(r[0] == added[0]["lesion_id"] for r in widget.table_rows())
     assert widget.recist_rows()[3][2] == "PD"
+
+    # correct it with a click outside the lesion (N toggles the clicks' sign), placed
+    # a fifth of the long axis in from one end: that part is cut off
+    new_id = added[0]["lesion_id"]
+    ends = np.array(added[0]["long_axis_endpoints"])
+    outside = ends[0] + 0.2 * (ends[1] - ends[0])
+    widget.select_lesion(new_id)
+    assert widget.toggle_click_sign() == "outside"
+    viewer.layers[f"{week24} clicks"].add(np.array([outside[::-1]]))
+    assert widget.clicks(week24) == ([], [tuple(outside)])
+    widget.resegment_selected()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    cut = widget.session.lesion(week24, new_id)
+    np.testing.assert_allclose(cut["clicks"]["outside"], [outside])
+    assert cut["volume_ml"] < added[0]["volume_ml"]
+    ct = widget.session.volume(week24)
+    voxel = np.rint(ct.geometry.lps_to_index(outside)).astype(int)[::-1]
+    assert widget.session.labels(week24)[tuple(voxel)] != cut["label"]
+    assert widget.toggle_click_sign() == "inside"
 
     # drag the end of T1's long axis at week 6 by 4 mm: a manual measurement
     widget.date_box.setCurrentText(week6)
@@ -136,11 +166,12 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
     # every correction is stored with who and what; outputs regenerate from them
     history = widget.session.history()
-    assert [h["field"] for h in history] == ["lesion", "manual_measurement", "status",
-                                             "accepted"]
+    assert [h["field"] for h in history] == ["lesion", "lesion", "manual_measurement",
+                                             "status", "accepted"]
     assert {h["who"] for h in history} == {"dr-test"}
-    assert history[1]["old"]["long_axis_mm"] != history[1]["new"]["long_axis_mm"]
-    widget.save()
+    assert history[2]["old"]["long_axis_mm"] != history[2]["new"]["long_axis_mm"]
+    summary = widget.save()
+    assert sorted(e["date"] for e in summary["reexported"]) == [week6, week24]
     result = json.loads((patient_b / "recist" / "ATC-B.json").read_text())
     assert result["progression_date"] == week24
     with (patient_b / "measurements.csv").open(newline="") as fh:
@@ -148,12 +179,43 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert any(r["role"] == "new" and r["study_date"] == week24 for r in table)
     assert next(r for r in table if r["lesion_id"] == "T1" and r["study_date"] == week6
                 )["method"] == "manual"
+
+    # the corrected timepoints' SEG and SR were written again, the reader observing
+    folder = patient_b / summary["reexported"][1]["exports"]["folder"]
+    sr = hd.sr.srread(folder / "sr.dcm")
+    groups = {str(g.tracking_identifier): g for g in
+              sr.content.get_planar_roi_measurement_groups()}
+    assert new_id in groups
+    long_axis = next(m for m in groups[new_id].get_measurements()
+                     if m.name == codes.SCT.LongAxis).value
+    assert float(long_axis) == pytest.approx(cut["long_axis_mm"], abs=0.011)
+    assert "dr-test" in str(sr.content)
+    seg = hd.seg.segread(folder / "seg.dcm")
+    assert new_id in {d.TrackingID for d in seg.SegmentSequence}
+    week6_sr = hd.sr.srread(patient_b / summary["reexported"][0]["exports"]["folder"]
+                            / "sr.dcm")
+    assert "T1" not in {str(g.tracking_identifier) for g in  # not evaluated: no measurement
+                        week6_sr.content.get_planar_roi_measurement_groups()}
     widget.session.close()
 
     # reopen: the corrections are there
     reopened = ReviewSession(patient_b, "ATC-B")
-    assert len(reopened.history()) == 4
+    assert len(reopened.history()) == 5
     assert reopened.lesion(week6, "T1")["method"] == "manual"
     assert reopened.recist()["progression_date"] == week24
     assert reopened.timepoint(week6)["accepted"]["by"] == "dr-test"
     reopened.close()
+
+
+def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, tmp_path):
+    from pipelines.commands.review import open_study
+
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-B"]
+    uid = truth["visits"][0]["series_uid"]
+    series = next(s for s in discover(sample / "dicom").series if s.series_uid == uid)
+    viewer = make_napari_viewer(show=True)  # a hidden single view renders black
+    names = open_study(viewer, series.first.path.parent)
+    assert names == [f"{truth['visits'][0]['date']} CT"]
+    assert not viewer.canvas.grid.enabled
+    canvas = _screenshot(viewer, tmp_path / "study.png", canvas_only=True)[..., :3]
+    assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.9  # the body fits, air around it
