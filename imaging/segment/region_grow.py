@@ -26,12 +26,20 @@ are handled):
    When every band leaks (a lesion that differs little from its
    surroundings, such as a thyroid mass between muscle and gland), each ray
    stops instead where the HU leave the seed's median +- 3 noise SDs.
+   **Lymph nodes** (``nodal=True``) stand in fat: a band holding fat is not
+   the node, the band ends 75 HU above the node's core (its enhancing rim is
+   in, the vessel beside it is out), and the node is followed slice by slice
+   away from the click only while its outline is a real edge (with thick
+   slices the slice beyond a pole is often muscle of the node's HU).
 4. **Separation from attached structures**: a morphological opening with a
    ball of a quarter of the lesion's radius (0.7-2.5 mm) cuts thin
    attachments such as vessels and pleural tags; then a watershed on the
    distance map (markers: its h-maxima, h a fifth of the lesion's radius)
    splits the lesion from broad contacts such as the chest wall, a
    neighbouring node or an organ. The basin holding the click is the lesion.
+   For a node the opening keeps only the eroded core's piece holding the
+   click (a blurred fat plane leaves contacts two pixels wide, which a plain
+   opening dilates back across), and at least one pixel is eroded.
    Negative clicks become competing markers; positive clicks are extra seeds.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
@@ -154,6 +162,9 @@ DIRECTIONS = _directions()
 SPLIT_MIN_HU = 80.0  # two classes closer than this are one tissue
 FAR_FROM_SEED_HU = 400.0
 RAY_STEP_MM = 0.5
+NODE_ABOVE_HU = 75.0  # a node's enhancing rim lies within this above its core; vessels not
+NODE_RIM_HU = 50.0
+FAT_HU = -100.0
 
 
 def _rays(image: np.ndarray, g: Geometry, centre_lps: np.ndarray, reach_mm: float
@@ -236,15 +247,45 @@ def _edge_distances(t: np.ndarray, profiles: np.ndarray, band: tuple[float, floa
     return t[first]
 
 
+def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray) -> np.ndarray:
+    """A node slice by slice away from the seeds' slices: each slice kept only where
+    the slice nearer the seeds has the node, and only while most of its outline is a
+    real edge (next to tissue outside the band). With thick slices the slice beyond a
+    node's pole is often muscle of the node's HU: its outline there is no edge."""
+    ks = [int(s[0]) for s in seeds]
+    out = region.copy()
+    cross = ndimage.generate_binary_structure(2, 1)
+    for ks_range, step in ((range(max(ks) + 1, region.shape[0]), -1),
+                           (range(min(ks) - 1, -1, -1), 1)):
+        stop = False
+        for k in ks_range:
+            if stop:
+                out[k] = False
+                continue
+            out[k] &= out[k + step]
+            outline = out[k] & ~ndimage.binary_erosion(out[k], structure=cross)
+            edge = outline & ndimage.binary_dilation(~inband[k], structure=cross)
+            if outline.any() and edge.sum() < 0.5 * outline.sum():
+                out[k] = False
+                stop = True
+    return out
+
+
 def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float,
-          spread: float, prompt: Prompt) -> tuple[np.ndarray, dict[str, float]]:
+          spread: float, prompt: Prompt, nodal: bool = False
+          ) -> tuple[np.ndarray, dict[str, float]]:
     """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate."""
     expected = prompt.expected_diameter_mm
     reach = 1.6 * expected if expected else 40.0
     gradient = ndimage.gaussian_gradient_magnitude(image, sigma=1.0) / float(min(g.spacing))
     t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
     best: tuple[float, np.ndarray, dict[str, float]] | None = None
-    for band in _bands(profiles[np.isfinite(profiles)], median):
+    bands = _bands(profiles[np.isfinite(profiles)], median)
+    if nodal:  # a node stands in fat (a band holding fat is not the node), and what is
+        # far brighter than its core is a vessel
+        bands = [(lo, min(hi, median + NODE_ABOVE_HU)) for lo, hi in bands
+                 if lo >= FAT_HU + 40.0] or [(FAT_HU + 60.0, median + NODE_ABOVE_HU)]
+    for band in bands:
         centre = np.asarray(prompt.point, dtype=float)
         region = np.zeros(image.shape, bool)
         r_med = 0.0
@@ -256,8 +297,11 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if expected:
                 r_med = max(r_med, expected / 2)
             limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
-            region = _component((image >= band[0]) & (image <= band[1]), seeds)
+            inband = (image >= band[0]) & (image <= band[1])
+            region = _component(inband, seeds)
             region = _component(region & _star(region, g, centre, limit), seeds)
+            if nodal:
+                region = _component(_taper(region, seeds, inband), seeds)
             if region.sum() < 3:
                 break
             centre = _deepest_near(region, g, centre, 0.6 * r_med)
@@ -280,7 +324,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         leaked = best[0] < 0  # every band leaks
     if leaked:  # the lesion differs little from its surroundings
         fallback = _deviation_candidate(image, g, seeds, median, spread, prompt, reach,
-                                        gradient)
+                                        gradient, nodal)
         if fallback is not None:
             if not isinstance(prompt, LinePrompt):
                 return fallback
@@ -292,10 +336,12 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
 
 def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                          median: float, spread: float, prompt: Prompt, reach: float,
-                         gradient: np.ndarray) -> tuple[np.ndarray, dict[str, float]] | None:
-    """Low-contrast lesions: stop each ray where the HU leave median +- 3 noise SDs."""
+                         gradient: np.ndarray, nodal: bool = False
+                         ) -> tuple[np.ndarray, dict[str, float]] | None:
+    """Low-contrast lesions: stop each ray where the HU leave median +- 3 noise SDs
+    (for a node, up to its enhancing rim above)."""
     tol = 3.0 * max(spread, 8.0)
-    band = (median - tol, median + tol)
+    band = (median - tol, median + (max(tol, NODE_RIM_HU) if nodal else tol))
     t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
     radii = _edge_distances(t, profiles, band)
     r_med = float(np.median(radii))
@@ -303,8 +349,11 @@ def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
         return None
     limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
     centre = np.asarray(prompt.point, dtype=float)
-    region = _component((image >= band[0]) & (image <= band[1]), seeds)
+    inband = (image >= band[0]) & (image <= band[1])
+    region = _component(inband, seeds)
     region = _component(region & _star(region, g, centre, limit), seeds)
+    if nodal:
+        region = _component(_taper(region, seeds, inband), seeds)
     if region.sum() < 3:
         return None
     return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,
@@ -342,7 +391,8 @@ def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray
 
 
 def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
-              negatives: list[np.ndarray]) -> tuple[np.ndarray, dict[str, float]]:
+              negatives: list[np.ndarray], nodal: bool = False
+              ) -> tuple[np.ndarray, dict[str, float]]:
     sp = _spacing_np(g)
     dist = ndimage.distance_transform_edt(region, sampling=sp)
     r_est = float(max(dist[tuple(s)] for s in seeds))
@@ -353,8 +403,18 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
              lo[2]:s[2] + int(3 / sp[2]) + 1] = True
     r_est = max(r_est, float(dist[near].max()))
     r_open = float(np.clip(0.25 * r_est, 0.7, 2.5))
+    if nodal:  # at least one pixel: a node's fat plane, blurred, leaves one-pixel bridges
+        r_open = max(r_open, 1.01 * float(min(sp[1:])))
     footprint = _ball(r_open, sp)
-    opened = ndimage.binary_opening(region, structure=footprint) if footprint.sum() > 1 else region
+    if nodal and footprint.sum() > 1:  # cut where the erosion disconnects: a contact two
+        # pixels wide survives a plain opening, which dilates back across it
+        core = ndimage.binary_erosion(region, structure=footprint)
+        core = _component(core, [s for s in seeds if core[tuple(s)]] or seeds)
+        opened = ndimage.binary_dilation(core, structure=footprint) & region
+    elif footprint.sum() > 1:
+        opened = ndimage.binary_opening(region, structure=footprint)
+    else:
+        opened = region
     core_seeds = [s for s in seeds if opened[tuple(s)]]
     if not core_seeds:  # the click sits on a thin part: keep the unopened region
         opened, core_seeds = region, seeds
@@ -442,13 +502,13 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             )
         seeds = [_index(sub, p) for p in prompt.seeds]
         negatives = [_index(sub, p) for p in prompt.negative]
-        region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt)
+        region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, nodal)
         if region.sum() < 3:
             raise PromptError(
                 f"no lesion can be separated at {tuple(round(v, 1) for v in prompt.point)} mm "
                 f"(median {median:.0f} HU, nothing similar around the point)"
             )
-        lesion, sep = _separate(region, sub, seeds, negatives)
+        lesion, sep = _separate(region, sub, seeds, negatives, nodal)
         if not (_touches_border(lesion, lesion.shape, volume.array.shape, lo)
                 and half < MAX_ROI_HALF_MM):
             break

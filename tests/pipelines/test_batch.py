@@ -83,26 +83,32 @@ def test_every_lesion_is_found_or_reported_gone_as_the_truth_says(batch, truth) 
 
 def test_long_axes_against_the_truth(batch, truth) -> None:
     out, _, _ = batch
-    errors = []
+    errors, nodes = [], []
     for r in _rows(out / "measurements.csv"):
         t = truth["patients"][r["patient_id"]]["lesions"][r["lesion_id"]]["by_date"][
             r["study_date"]]
         if t["present"]:
             errors.append(abs(float(r["long_axis_mm"]) / t["long_axis_mm"] - 1) * 100)
+            if r["nodal"] == "True":
+                nodes.append((r["patient_id"], r["lesion_id"], r["study_date"], errors[-1]))
     within = sum(e <= 10 for e in errors) / len(errors)
     figures = f"median error {statistics.median(errors):.1f}%, {within:.0%} within 10%"
-    assert statistics.median(errors) <= 5.0, figures
-    # the goal is every lesion within 10%; lymph nodes at follow-up still miss it
-    assert within >= 0.70, figures
+    assert statistics.median(errors) <= 2.0, figures
+    # the goal is every lesion within 10%: every node's long axis is; thyroid
+    # masses and B's pancreatic lesion still miss it (56 of 62)
+    assert within >= 0.88, figures
+    assert [n for n in nodes if n[3] > 10.0] == []
 
 
 def test_recist_categories_and_progression(batch, truth) -> None:
     out, _, _ = batch
     schema = json.loads((CONTRACTS / "recist-result.schema.json").read_text())
-    week12, expected12 = {}, {}
+    week12, expected12, wrong = {}, {}, []
     for pid, patient in truth["patients"].items():
         result = json.loads((out / "recist" / f"{pid}.json").read_text())
         jsonschema.validate(result, schema)
+        wrong += [(pid, tp["date"], tp["overall"]) for tp in result["timepoints"]
+                  if tp["overall"] != patient["expected"]["overall_by_date"][tp["date"]]]
         date = next(v["date"] for v in patient["visits"] if v["week"] == 12)
         week12[pid] = next(tp["overall"] for tp in result["timepoints"] if tp["date"] == date)
         expected12[pid] = patient["expected"]["week12_overall"]
@@ -112,6 +118,8 @@ def test_recist_categories_and_progression(batch, truth) -> None:
     assert week12["ATC-G"] == "CR"
     assert week12["ATC-A"] == "SD"
     assert matches >= 6, (week12, expected12)
+    # every timepoint as the truth says, but C's week 12 (its thyroid mass): SD, not PR
+    assert len(wrong) <= 1, wrong
 
 
 def test_outputs_tables_report_and_errors(batch) -> None:
