@@ -5,8 +5,8 @@ with its reasons, and the corrections a reader makes.
 
 Per timepoint four layers: the CT, the lesion labels (one colour per lesion at every
 timepoint), the long/short axes (lines; drag an end to override a measurement), and
-the clicks (add a lesion, or extra clicks to re-segment one: orange clicks are
-inside the lesion, cyan ones outside it).
+the clicks (the prompts each lesion was made from, in green; add a lesion, or extra
+clicks to re-segment one: orange clicks are inside the lesion, cyan ones outside).
 
 The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
 with "all timepoints"); choosing a timepoint arms its clicks layer.
@@ -40,7 +40,7 @@ from .reader import image_layer, layer_affine, window
 
 __all__ = ["ReviewWidget", "open_review"]
 
-CLICK_COLOURS = {"inside": "orange", "outside": "cyan"}
+CLICK_COLOURS = {"inside": "orange", "outside": "cyan", "prompt": "lime"}
 FIELD_OF_VIEW_MM = 140.0  # what a jump to a lesion shows around it
 STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
             "unequivocal_progression")
@@ -159,6 +159,7 @@ class ReviewWidget(QWidget):
                                    ndim=3, size=4, features={"sign": np.array([], str)},
                                    feature_defaults={"sign": "inside"},
                                    face_color="sign", face_color_cycle=CLICK_COLOURS)
+            self._show_prompts(date)
             self._draw_axes(date)
             self.viewer.layers[f"{date} axes"].events.data.connect(
                 lambda event, d=date: self._axes_edited(d, event))
@@ -343,7 +344,7 @@ class ReviewWidget(QWidget):
         point = inside[-1]
         self._run(lambda: self.session.prepare_lesion(date, point, organ=organ, nodal=nodal,
                                                       role=role), f"lesion added on {date}")
-        self.viewer.layers[f"{date} clicks"].data = np.zeros((0, 3))
+        self._show_prompts(date)
 
     def resegment_selected(self) -> None:
         date, lesion_id = self.date, self.selected_lesion()
@@ -353,7 +354,19 @@ class ReviewWidget(QWidget):
         self._run(lambda: self.session.prepare_clicks(date, lesion_id, positive=inside,
                                                       negative=outside),
                   f"{lesion_id} re-segmented")
-        self.viewer.layers[f"{date} clicks"].data = np.zeros((0, 3))
+        self._show_prompts(date)
+
+    def _show_prompts(self, date: str) -> None:
+        """The clicks layer holds only the prompts the lesions of ``date`` were made
+        from (green), ready for new clicks."""
+        layer = self.viewer.layers[f"{date} clicks"]
+        points = [_zyx(r["prompt_lps"]) for r in self.session.timepoint(date)["lesions"]
+                  if r.get("prompt_lps")]
+        default = layer.feature_defaults["sign"][0]
+        layer.data = np.array(points).reshape(-1, 3)
+        layer.features = {"sign": np.array(["prompt"] * len(points), dtype=object)}
+        layer.feature_defaults = {"sign": default}
+        layer.refresh_colors()
 
     def clicks(self, date: str) -> tuple[list, list]:
         """The clicks at ``date`` in LPS (x, y, z): inside the lesion, outside it."""
@@ -361,7 +374,7 @@ class ReviewWidget(QWidget):
         signs = (layer.features["sign"].to_numpy() if "sign" in layer.features
                  else np.full(len(layer.data), "inside"))
         points = [_xyz(p) for p in layer.data]
-        return ([p for p, s in zip(points, signs, strict=True) if s != "outside"],
+        return ([p for p, s in zip(points, signs, strict=True) if s == "inside"],
                 [p for p, s in zip(points, signs, strict=True) if s == "outside"])
 
     def toggle_click_sign(self) -> str:

@@ -87,6 +87,11 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert widget.shown_dates() == [dates[0], dates[-1]]
     canvas = _screenshot(viewer, tmp_path / "opened-canvas.png", canvas_only=True)[..., :3]
     assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.8
+    prompts = viewer.layers[f"{dates[0]} clicks"]  # the prompts, apart from new clicks
+    assert list(prompts.features["sign"]) == ["prompt", "prompt"]
+    np.testing.assert_allclose(prompts.data[0][::-1],
+                               widget.session.lesion(dates[0], "T1")["prompt_lps"])
+    assert widget.clicks(dates[0]) == ([], [])
     rows = widget.table_rows()
     assert [r[0] for r in rows] == ["T1", "N1"]
     t1_base = float(rows[0][4])
@@ -108,7 +113,7 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     # add the new lesion with a click at week 24
     widget.date_box.setCurrentText(week24)
     point = truth["lesions"]["N2"]["by_date"][week24]["centre_lps_mm"]
-    viewer.layers[f"{week24} clicks"].data = np.array([[point[2], point[1], point[0]]])
+    viewer.layers[f"{week24} clicks"].add(np.array([[point[2], point[1], point[0]]]))
     widget.add_from_click(organ="pancreas")
     qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
     assert widget.last_error == ""
