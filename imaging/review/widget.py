@@ -322,6 +322,7 @@ class ReviewWidget(QWidget):
             self.session.commit(prepared)
             self.busy = False
             self.refresh()
+            self._show_prompts(prepared[0])  # the new lesion's prompt among them
             self.message.setText(done_message + " · " + self.message.text())
 
         def errored(exc: Exception) -> None:

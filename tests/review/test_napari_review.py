@@ -124,6 +124,7 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     after = widget.session.recist()
     assert after["progression_date"] == week24
     assert any(r[0] == added[0]["lesion_id"] for r in widget.table_rows())
+    assert list(viewer.layers[f"{week24} clicks"].features["sign"]) == ["prompt"]  # its click
     assert widget.recist_rows()[3][2] == "PD"
 
     # correct it with a click outside the lesion (N toggles the clicks' sign), placed
