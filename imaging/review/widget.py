@@ -372,8 +372,7 @@ class ReviewWidget(QWidget):
     def clicks(self, date: str) -> tuple[list, list]:
         """The clicks at ``date`` in LPS (x, y, z): inside the lesion, outside it."""
         layer = self.viewer.layers[f"{date} clicks"]
-        signs = (layer.features["sign"].to_numpy() if "sign" in layer.features
-                 else np.full(len(layer.data), "inside"))
+        signs = layer.features["sign"].to_numpy()
         points = [_xyz(p) for p in layer.data]
         return ([p for p, s in zip(points, signs, strict=True) if s == "inside"],
                 [p for p, s in zip(points, signs, strict=True) if s == "outside"])

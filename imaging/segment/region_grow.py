@@ -271,6 +271,20 @@ def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray) -> n
     return out
 
 
+def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                 band: tuple[float, float], centre: np.ndarray, radii: np.ndarray,
+                 r_med: float, nodal: bool) -> np.ndarray:
+    """The seeds' component within the band, clamped to a star shape around ``centre``
+    (each direction at most 1.3 x the median edge distance), tapered for a node."""
+    limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
+    inband = (image >= band[0]) & (image <= band[1])
+    region = _component(inband, seeds)
+    region = _component(region & _star(region, g, centre, limit), seeds)
+    if nodal:
+        region = _component(_taper(region, seeds, inband), seeds)
+    return region
+
+
 def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float,
           spread: float, prompt: Prompt, nodal: bool = False
           ) -> tuple[np.ndarray, dict[str, float]]:
@@ -296,12 +310,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             r_med = float(np.median(radii))
             if expected:
                 r_med = max(r_med, expected / 2)
-            limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
-            inband = (image >= band[0]) & (image <= band[1])
-            region = _component(inband, seeds)
-            region = _component(region & _star(region, g, centre, limit), seeds)
-            if nodal:
-                region = _component(_taper(region, seeds, inband), seeds)
+            region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal)
             if region.sum() < 3:
                 break
             centre = _deepest_near(region, g, centre, 0.6 * r_med)
@@ -347,13 +356,8 @@ def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
     r_med = float(np.median(radii))
     if r_med >= 0.9 * reach:
         return None
-    limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
-    centre = np.asarray(prompt.point, dtype=float)
-    inband = (image >= band[0]) & (image <= band[1])
-    region = _component(inband, seeds)
-    region = _component(region & _star(region, g, centre, limit), seeds)
-    if nodal:
-        region = _component(_taper(region, seeds, inband), seeds)
+    region = _band_region(image, g, seeds, band, np.asarray(prompt.point, dtype=float),
+                          radii, r_med, nodal)
     if region.sum() < 3:
         return None
     return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,

@@ -75,9 +75,9 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
     out = Path(out)
     mask_rel = f"masks/{where.stem}.nii.gz"
     write_image_file(volume.with_array(labels), out / mask_rel)
-    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256)).tolist()
+    present = set(np.flatnonzero(np.bincount(labels.ravel(), minlength=256)).tolist()) - {0}
     for r in records:
-        segmented = r["label"] in present and r["label"] != 0
+        segmented = r["label"] in present
         centre = r.get("centre_lps") or r.get("mapped_lps") or r.get("prompt_lps")
         rel = f"thumbs/{where.stem}/{r['lesion_id']}.png"
         radius = None if segmented else r.get("evidence", {}).get("search_radius_mm")
@@ -88,7 +88,7 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
     warnings: list[str] = []
     specs = [SegmentSpec(r["label"], f"{r['lesion_id']} {r['organ']}", r["lesion_id"],
                          tracking_uid(where.patient_id, r["lesion_id"]))
-             for r in records if r["label"] in present and r["label"] != 0]
+             for r in records if r["label"] in present]
     measured = [r for r in records if r.get("status") in ("measured", "too_small")
                 and r.get("long_axis_endpoints")]
     if specs:
