@@ -23,16 +23,30 @@ are handled):
    deepest point near the click. The candidate with the strongest mean
    gradient on its boundary wins (one whose rays find no edge counts as a
    leak); with a drawn line, the one whose chord matches the drawn length.
-   When every band leaks (a lesion that differs little from its
-   surroundings, such as a thyroid mass between muscle and gland), each ray
-   stops instead where the HU leave the seed's median +- 3 noise SDs.
+   When every band leaks, or the best one finds its edge only far out (past
+   3/4 of the rays' reach) along most rays (a lesion that differs little
+   from its surroundings, such as a thyroid mass between muscle and gland, or
+   a hypodense pancreatic lesion), a low-contrast candidate competes. A scout
+   pass on the image smoothed more (1.5 mm, so the noise SD falls about
+   threefold) stops each ray where the HU leave the seed's median +- 3 SDs;
+   the lesion's median and SD are then measured over the whole scout, and
+   when that band stays clear of what surrounds the scout (by 4 SDs) the pass
+   is repeated on the lightly smoothed image (finer edges, a textured
+   lesion's real spread). Last, the ring of voxels around it that are nearer
+   the lesion's HU than what lies beyond them is added (the band stops short
+   of a blurred edge's half-way point). It replaces the band when its edge
+   is stronger (with a drawn line: when its chord is nearer the line's length).
    **Lymph nodes** (``nodal=True``) stand in fat: a band holding fat is not
    the node, the band ends 75 HU above the node's core (its enhancing rim is
-   in, the vessel beside it is out), and the node is followed slice by slice
-   away from the click only while its outline is a real edge (with thick
-   slices the slice beyond a pole is often muscle of the node's HU).
+   in, the vessel beside it is out), thin dark lines in a slice (a blurred
+   fat plane between the node and the muscle beside it, >= 40 HU below its
+   neighbours even where it stays above the band) are cut out, and the node
+   is followed slice by slice away from the click only while its outline is
+   a real edge (with thick slices the slice beyond a pole is often muscle of
+   the node's HU).
 4. **Separation from attached structures**: a morphological opening with a
-   ball of a quarter of the lesion's radius (0.7-2.5 mm) cuts thin
+   ball of a quarter of the lesion's radius (0.7-2.5 mm; the radius from the
+   distance map of the region with its holes filled) cuts thin
    attachments such as vessels and pleural tags; then a watershed on the
    distance map (markers: its h-maxima, h a fifth of the lesion's radius)
    splits the lesion from broad contacts such as the chest wall, a
@@ -164,7 +178,10 @@ FAR_FROM_SEED_HU = 400.0
 RAY_STEP_MM = 0.5
 NODE_ABOVE_HU = 75.0  # a node's enhancing rim lies within this above its core; vessels not
 NODE_RIM_HU = 50.0
+NODE_PLANE_HU = 40.0  # depth of a blurred fat plane's valley between a node and muscle
 FAT_HU = -100.0
+LOW_CONTRAST_SMOOTH_MM = 1.5
+LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may be a leak
 
 
 def _rays(image: np.ndarray, g: Geometry, centre_lps: np.ndarray, reach_mm: float
@@ -271,6 +288,20 @@ def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray) -> n
     return out
 
 
+def _fat_planes(image: np.ndarray) -> np.ndarray:
+    """Thin dark lines in each slice: a blurred fat plane between a node and the muscle
+    beside it, a valley >= NODE_PLANE_HU below its in-plane neighbours even where its HU
+    stay above the band's low end (grey closing minus image). Isolated noise dips (pieces
+    under three voxels) are not planes."""
+    closed = ndimage.grey_closing(image, footprint=np.ones((1, 3, 3), bool))
+    valley = (closed - image) >= NODE_PLANE_HU
+    in_plane = np.zeros((3, 3, 3), bool)
+    in_plane[1] = True
+    labels, n = ndimage.label(valley, structure=in_plane)
+    sizes = ndimage.sum_labels(valley, labels, np.arange(1, n + 1))
+    return np.isin(labels, 1 + np.flatnonzero(sizes >= 3))
+
+
 def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                  band: tuple[float, float], centre: np.ndarray, radii: np.ndarray,
                  r_med: float, nodal: bool) -> np.ndarray:
@@ -278,6 +309,8 @@ def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
     (each direction at most 1.3 x the median edge distance), tapered for a node."""
     limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
     inband = (image >= band[0]) & (image <= band[1])
+    if nodal:
+        inband &= ~_fat_planes(image)
     region = _component(inband, seeds)
     region = _component(region & _star(region, g, centre, limit), seeds)
     if nodal:
@@ -329,26 +362,57 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     assert best is not None
     if isinstance(prompt, LinePrompt):
         leaked = -best[0] > 0.3 * prompt.expected_diameter_mm  # chord far from the line
-    else:
-        leaked = best[0] < 0  # every band leaks
-    if leaked:  # the lesion differs little from its surroundings
-        fallback = _deviation_candidate(image, g, seeds, median, spread, prompt, reach,
-                                        gradient, nodal)
+    else:  # every band leaks, or the best one finds its edge only far out along most rays
+        leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
+    if leaked:  # the lesion may differ little from its surroundings
+        fallback = _deviation_candidate(image, g, seeds, prompt, reach, gradient, nodal)
         if fallback is not None:
-            if not isinstance(prompt, LinePrompt):
-                return fallback
-            error = abs(_chord_mm(fallback[0], g, prompt) - prompt.expected_diameter_mm)
-            if -error > best[0]:
-                return fallback
+            if isinstance(prompt, LinePrompt):
+                score = -abs(_chord_mm(fallback[0], g, prompt) - prompt.expected_diameter_mm)
+            else:
+                score = fallback[1]["edge_strength_hu_per_mm"]
+            if best[0] < 0 <= score or score > best[0]:
+                best = (score, *fallback)
     return best[1], best[2]
 
 
 def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
-                         median: float, spread: float, prompt: Prompt, reach: float,
-                         gradient: np.ndarray, nodal: bool = False
+                         prompt: Prompt, reach: float, gradient: np.ndarray, nodal: bool
                          ) -> tuple[np.ndarray, dict[str, float]] | None:
-    """Low-contrast lesions: stop each ray where the HU leave median +- 3 noise SDs
-    (for a node, up to its enhancing rim above)."""
+    """Low-contrast lesions: stop each ray where the HU leave the lesion's median +- 3
+    SDs (for a node, up to its enhancing rim above), in two passes. A scout pass on the
+    image smoothed further (its noise falls about threefold), from the seed's own
+    statistics, finds the lesion roughly; the lesion's median and SD are then measured
+    over the scout (thousands of voxels, not the few around the click: the SD is the
+    lesion's texture and noise, not chance) and the pass is repeated on ``image``.
+    Last, the edge voxels nearer the lesion's HU than what lies beyond are added."""
+    scout_image = ndimage.gaussian_filter(
+        image, sigma=np.minimum(LOW_CONTRAST_SMOOTH_MM / _spacing_np(g), 1.0))
+    median, spread = _seed_stats(scout_image, g, prompt)
+    scout = _deviation_pass(scout_image, g, seeds, prompt, reach, nodal, median, spread)
+    if scout is None:
+        return None
+    in_plane = np.ones((1, 3, 3), bool)
+    interior = ndimage.binary_erosion(scout[0], structure=in_plane)
+    values = image[interior if interior.sum() >= 20 else scout[0]]
+    median = float(np.median(values))
+    spread = float(1.4826 * np.median(np.abs(values - median)))
+    shell = ndimage.binary_dilation(scout[0], structure=in_plane, iterations=2) & ~scout[0]
+    around = float(np.median(image[shell])) if shell.any() else median
+    found = None
+    if abs(around - median) > 4.0 * max(spread, 8.0):  # the finer band excludes what
+        # surrounds the lesion (else, as for a lesion 35 HU darker than its organ in
+        # noise of 12 HU, it would leak: the scout is kept)
+        found = _deviation_pass(image, g, seeds, prompt, reach, nodal, median, spread)
+    region, info = found if found is not None else scout
+    region = _edge_voxels(region, scout_image, median)
+    info["edge_strength_hu_per_mm"] = _edge_strength(region, gradient)
+    return region, info
+
+
+def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
+                    reach: float, nodal: bool, median: float, spread: float
+                    ) -> tuple[np.ndarray, dict[str, float]] | None:
     tol = 3.0 * max(spread, 8.0)
     band = (median - tol, median + (max(tol, NODE_RIM_HU) if nodal else tol))
     t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
@@ -361,8 +425,25 @@ def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
     if region.sum() < 3:
         return None
     return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,
-                    "edge_strength_hu_per_mm": _edge_strength(region, gradient),
                     "low_contrast": 1.0}
+
+
+def _edge_voxels(region: np.ndarray, smooth: np.ndarray, median: float) -> np.ndarray:
+    """Add the in-plane ring of voxels around a low-contrast region that are nearer the
+    lesion's HU than what lies beyond them (a blurred edge's half-way point: the band,
+    three SDs wide, stops short of it). On the smoothed image the noise is low and a
+    symmetric edge's half-way point stays where it was."""
+    cross = ndimage.generate_binary_structure(2, 1)[None]
+    ring = ndimage.binary_dilation(region, structure=cross) & ~region
+    beyond = ndimage.binary_dilation(ring, structure=cross) & ~region & ~ring
+    if not ring.any() or not beyond.any():
+        return region
+    # what lies beyond, per ring voxel: the mean of the outer ring's voxels next to it
+    weight = ndimage.uniform_filter(beyond.astype(np.float32), size=(1, 3, 3))
+    outer = ndimage.uniform_filter(np.where(beyond, smooth, 0.0).astype(np.float32),
+                                   size=(1, 3, 3)) / np.maximum(weight, 1e-6)
+    near = np.abs(smooth - median) < np.abs(smooth - outer)
+    return region | (ring & near & (weight > 0))
 
 
 def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm: float
@@ -398,6 +479,7 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
               negatives: list[np.ndarray], nodal: bool = False
               ) -> tuple[np.ndarray, dict[str, float]]:
     sp = _spacing_np(g)
+    region = _fill_holes(region)  # noise and texture holes are no edges to split along
     dist = ndimage.distance_transform_edt(region, sampling=sp)
     r_est = float(max(dist[tuple(s)] for s in seeds))
     near = np.zeros_like(region)

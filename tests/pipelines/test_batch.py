@@ -20,6 +20,7 @@ import jsonschema
 import pandas as pd
 import pydicom
 import pytest
+import SimpleITK as sitk
 from pydicom.sr.codedict import codes
 
 from pipelines.cli import main
@@ -81,23 +82,33 @@ def test_every_lesion_is_found_or_reported_gone_as_the_truth_says(batch, truth) 
             assert "confirm_absent" in r["review_flags"], where
 
 
-def test_long_axes_against_the_truth(batch, truth) -> None:
+def _pixel_mm(out: Path, patient: str, date: str) -> float:
+    """In-plane pixel spacing of the series a timepoint was measured on (its mask)."""
+    return min(sitk.ReadImage(str(out / "masks" / patient / f"{date}.nii.gz")).GetSpacing()[:2])
+
+
+def test_long_and_short_axes_against_the_truth(batch, truth) -> None:
     out, _, _ = batch
-    errors, nodes = [], []
+    errors, misses = [], []
     for r in _rows(out / "measurements.csv"):
         t = truth["patients"][r["patient_id"]]["lesions"][r["lesion_id"]]["by_date"][
             r["study_date"]]
-        if t["present"]:
-            errors.append(abs(float(r["long_axis_mm"]) / t["long_axis_mm"] - 1) * 100)
-            if r["nodal"] == "True":
-                nodes.append((r["patient_id"], r["lesion_id"], r["study_date"], errors[-1]))
-    within = sum(e <= 10 for e in errors) / len(errors)
-    figures = f"median error {statistics.median(errors):.1f}%, {within:.0%} within 10%"
-    assert statistics.median(errors) <= 2.0, figures
-    # the issue's goal is every lesion within 10%: every node's long axis is; thyroid
-    # masses and B's pancreatic lesion still miss it (56 of 62)
-    assert within >= 0.88, figures
-    assert [n for n in nodes if n[3] > 10.0] == []
+        if not t["present"]:
+            continue
+        axes = [("long", float(r["long_axis_mm"]), t["long_axis_mm"])]
+        if r["nodal"] == "True":  # a node's response is judged on its short axis
+            axes.append(("short", float(r["short_axis_mm"]), t["short_axis_mm"]))
+        errors.append(abs(axes[0][1] / axes[0][2] - 1) * 100)
+        for name, got, want in axes:
+            # within 10%, or one pixel for a lesion of a few pixels (10% of 10 mm is
+            # under one 1.75 mm pixel)
+            if abs(got - want) > max(0.1 * want, _pixel_mm(out, r["patient_id"],
+                                                           r["study_date"]) + 0.01):
+                misses.append((r["patient_id"], r["lesion_id"], r["study_date"], name,
+                               got, want))
+    assert statistics.median(errors) <= 2.0, statistics.median(errors)
+    assert sum(e <= 10 for e in errors) >= len(errors) - 1, sorted(errors)[-3:]
+    assert misses == []
 
 
 def test_recist_categories_and_progression(batch, truth) -> None:
@@ -114,12 +125,10 @@ def test_recist_categories_and_progression(batch, truth) -> None:
         expected12[pid] = patient["expected"]["week12_overall"]
         if pid == "ATC-B":  # the new pancreatic lesion at week 24, found from its prompt
             assert result["progression_date"] == patient["expected"]["progression_date"]
-    matches = sum(week12[p] == expected12[p] for p in week12)
-    assert week12["ATC-G"] == "CR"
-    assert week12["ATC-A"] == "SD"
-    assert matches >= 6, (week12, expected12)
-    # every timepoint as the truth says, but C's week 12 (its thyroid mass): SD, not PR
-    assert len(wrong) <= 1, wrong
+    assert week12 == expected12
+    counts = {c: list(week12.values()).count(c) for c in ("CR", "PR", "SD")}
+    assert counts == {"CR": 1, "PR": 5, "SD": 1}  # after four cycles, as the issue says
+    assert wrong == []  # every timepoint of every patient as the truth says
 
 
 def test_outputs_tables_report_and_errors(batch) -> None:

@@ -139,10 +139,10 @@ def test_real_soft_tissue_mass_from_a_drawn_line(shared_data):
     image = load_image(shared_data / "lesions/mirp_sts_002/ct_image.nii.gz")
     label = read_image_file(shared_data / "lesions/mirp_sts_002/gtv_mask.nii.gz")
     res = segment(image, label_prompts(label)["line"])
-    assert dice(res.full_mask(image.geometry), label.array > 0) >= 0.8
-    # the drawn line is 55.3 mm; the low-contrast fallback's chord matches it best, at a
-    # long axis of +13% (a regression floor at today's level, not the goal of 10%)
-    assert abs(res.measurement.long_axis_mm / measure_mask(label).long_axis_mm - 1) <= 0.15
+    # the drawn line is 55.3 mm; the low-contrast candidate's chord matches it best
+    # (Dice 0.86, long axis +6.5%)
+    assert dice(res.full_mask(image.geometry), label.array > 0) >= 0.84
+    assert abs(res.measurement.long_axis_mm / measure_mask(label).long_axis_mm - 1) <= 0.10
 
 
 def test_segment_writes_dicom_seg_that_validates_and_reads_back(tmp_path, capsys):
