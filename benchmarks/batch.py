@@ -28,11 +28,16 @@ def run(sample: Path, out: Path, workers: int) -> tuple[float, dict]:
     return seconds, json.loads(proc.stdout)
 
 
-def core_seconds(out: Path) -> float:
-    """Seconds the tasks spent segmenting, following and registering."""
+def task_seconds(out: Path) -> tuple[float, dict[str, float]]:
+    """Seconds the tasks spent segmenting, following and registering; and the seconds
+    of their own overheads (loading, exports)."""
     with sqlite3.connect(out / "state.sqlite") as db:
         results = [json.loads(r[0]) for r in db.execute("SELECT result FROM tasks")]
-    return sum(sum(r.get("timings", {}).values()) for r in results)
+    overheads: dict[str, float] = {}
+    for r in results:
+        for k, v in r.get("overheads", {}).items():
+            overheads[k] = overheads.get(k, 0.0) + v
+    return sum(sum(r.get("timings", {}).values()) for r in results), overheads
 
 
 def main() -> None:
@@ -50,9 +55,12 @@ def main() -> None:
             line = (f"{workers} worker(s): {seconds:6.1f} s for {studies} studies = "
                     f"{studies / seconds * 60:5.1f} studies/min")
             if workers == 1:
-                core = core_seconds(out)
+                core, overheads = task_seconds(out)
+                rest = seconds - core - sum(overheads.values())
                 line += (f"; segmentation + registration {core:.1f} s, the job's own "
-                         f"overhead {(seconds - core) / seconds:.0%}")
+                         f"overhead {(seconds - core) / seconds:.0%} ("
+                         + ", ".join(f"{k} {v:.1f} s" for k, v in overheads.items())
+                         + f", start-up, discovery and assembly {rest:.1f} s)")
             print(line)
         again, _ = run(sample, out, 2)
         print(f"rerun on the same OUT (everything stored): {again:.1f} s")

@@ -8,6 +8,7 @@ frame by frame; such masks are refused with a message saying so.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
-__all__ = ["SegmentSpec", "write_seg"]
+__all__ = ["SegmentSpec", "source_headers", "write_seg"]
 
 SOFTWARE = "Caliper 0.1"
 
@@ -36,7 +37,9 @@ class SegmentSpec:
     tracking_uid: str | None = None
 
 
-def _sorted_sources(series: Series) -> list[pydicom.Dataset]:
+def source_headers(series: Series) -> list[pydicom.Dataset]:
+    """The series' image headers (no pixel data: a SEG or SR refers to them, it does not
+    copy them), in the order of their positions along the slice normal."""
     first = series.first
     if first.orientation is None:
         raise InputError(f"series {series.series_uid}: no ImageOrientationPatient")
@@ -44,13 +47,15 @@ def _sorted_sources(series: Series) -> list[pydicom.Dataset]:
     normal = np.cross(iop[:3], iop[3:])
     instances = sorted((i for i in series.instances if not i.is_localizer),
                        key=lambda i: float(np.dot(i.position, normal)))
-    return [pydicom.dcmread(i.path) for i in instances]
+    return [pydicom.dcmread(i.path, stop_before_pixels=True) for i in instances]
 
 
 def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[SegmentSpec], *,
-              series_number: int = 300, algorithm: str = "Caliper semi-automatic") -> Path:
-    """Write the label mask (array [k, j, i]) as a binary DICOM SEG next to its source."""
-    sources = _sorted_sources(series)
+              series_number: int = 300, algorithm: str = "Caliper semi-automatic",
+              sources: list[pydicom.Dataset] | None = None) -> Path:
+    """Write the label mask (array [k, j, i]) as a binary DICOM SEG next to its source
+    (``sources``: the series' :func:`source_headers`, when already read)."""
+    sources = sources or source_headers(series)
     if mask.shape != (len(sources), sources[0].Rows, sources[0].Columns):
         raise InputError(
             f"series {series.series_uid}: DICOM SEG needs the mask on the acquired slices "
@@ -89,7 +94,7 @@ def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[Segme
         series_instance_uid=str(uid_from(series.series_uid, "seg", series_number)),
         series_number=series_number,
         sop_instance_uid=str(uid_from(series.series_uid, "seg", series_number, "sop",
-                                      labels.tobytes().hex()[:64])),
+                                      hashlib.sha256(labels.tobytes()).hexdigest())),
         instance_number=1,
         manufacturer="Caliper",
         manufacturer_model_name="Caliper",

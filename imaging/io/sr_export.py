@@ -53,16 +53,18 @@ class LesionReport:
 
 def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_point: str,
              time_point_order: int | None = None, series_number: int = 400,
-             reader: str | None = None) -> Path:
+             reader: str | None = None, sources: list[pydicom.Dataset] | None = None
+             ) -> Path:
     """Write a TID 1500 measurement report of ``lesions`` measured on ``series``
-    (``reader``: the person who corrected it, if anyone did)."""
+    (``reader``: the person who corrected it, if anyone did; ``sources``: the series'
+    image headers, when already read)."""
     if not lesions:
         raise InputError(f"{path}: no lesion measurements to report")
     first = series.first
     if not first.frame_of_reference_uid:
         raise InputError(f"series {series.series_uid}: no FrameOfReferenceUID to refer to")
-    evidence = [pydicom.dcmread(i.path, stop_before_pixels=True) for i in series.instances
-                if not i.is_localizer]
+    evidence = sources or [pydicom.dcmread(i.path, stop_before_pixels=True)
+                           for i in series.instances if not i.is_localizer]
     algorithm = hd.sr.AlgorithmIdentification(name="Caliper RECIST measurement",
                                               version=SOFTWARE)
     context = hd.sr.TimePointContext(time_point=time_point, time_point_order=time_point_order)

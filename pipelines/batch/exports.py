@@ -18,7 +18,7 @@ import numpy as np
 from imaging.errors import InputError
 from imaging.io import write_image_file
 from imaging.io.discover import Series
-from imaging.io.seg_export import SegmentSpec, write_seg
+from imaging.io.seg_export import SegmentSpec, source_headers, write_seg
 from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
 from imaging.measure import LesionMeasurement
 from imaging.thumbnail import lesion_thumbnail
@@ -91,9 +91,14 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
              for r in records if r["label"] in present]
     measured = [r for r in records if r.get("status") in ("measured", "too_small")
                 and r.get("long_axis_endpoints")]
+    try:  # read once for both; on a problem each export reports it below
+        sources = source_headers(where.series) if specs or measured else []
+    except InputError:
+        sources = []
     if specs:
         try:
-            write_seg(out / where.folder / "seg.dcm", where.series, labels, specs)
+            write_seg(out / where.folder / "seg.dcm", where.series, labels, specs,
+                      sources=sources)
             exports["seg"] = f"{where.folder}/seg.dcm"
         except InputError as exc:
             warnings.append(f"DICOM SEG not written: {exc}")
@@ -104,7 +109,7 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
         try:
             write_sr(out / where.folder / "sr.dcm", where.series, reports,
                      time_point=where.time_point, time_point_order=where.order,
-                     reader=reader)
+                     reader=reader, sources=sources)
             exports["sr"] = f"{where.folder}/sr.dcm"
         except InputError as exc:
             warnings.append(f"DICOM SR not written: {exc}")

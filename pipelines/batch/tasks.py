@@ -109,7 +109,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
 
 def baseline_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
+    clock = time.perf_counter()
     volume = _load(tp)
+    load = round(time.perf_counter() - clock, 3)
     records, segs = [], {}
     clock = time.perf_counter()
     for p in tp.prompts:
@@ -121,13 +123,15 @@ def baseline_task(spec: TaskSpec) -> dict[str, Any]:
         records.append(record)
     timings = {"segment": round(time.perf_counter() - clock, 3)}
     return {"lesions": records, "warnings": list(volume.warnings), "timings": timings,
-            **_write_outputs(spec, volume, records, segs)}
+            **_write_outputs(spec, volume, records, segs, load)}
 
 
 def followup_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     assert spec.baseline is not None
+    clock = time.perf_counter()
     baseline, volume = _load(spec.baseline), _load(tp)
+    load = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     reg = register(baseline, volume)
     timings = {"register": round(time.perf_counter() - clock, 3)}
@@ -168,7 +172,8 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
         records.append(record)
     timings["follow_and_segment"] = round(time.perf_counter() - clock, 3)
     return {"lesions": records, "registration": transform_to_dict(reg), "timings": timings,
-            "warnings": list(volume.warnings), **_write_outputs(spec, volume, records, segs)}
+            "warnings": list(volume.warnings),
+            **_write_outputs(spec, volume, records, segs, load)}
 
 
 def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:
@@ -185,8 +190,10 @@ def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:
 
 
 def _write_outputs(spec: TaskSpec, volume: Volume, records: list[dict[str, Any]],
-                   segs: dict[str, Segmentation]) -> dict[str, Any]:
-    """Label mask, thumbnails, DICOM SEG and SR of the timepoint (paths relative to OUT)."""
+                   segs: dict[str, Segmentation], load_seconds: float) -> dict[str, Any]:
+    """Label mask, thumbnails, DICOM SEG and SR of the timepoint (paths relative to OUT),
+    and the seconds spent loading and writing (``overheads``)."""
+    clock = time.perf_counter()
     tp = spec.timepoint
     labels = np.zeros(volume.array.shape, dtype=np.uint8)
     for lesion_id, seg in segs.items():
@@ -194,4 +201,7 @@ def _write_outputs(spec: TaskSpec, volume: Volume, records: list[dict[str, Any]]
     for r in records:
         r["label"] = spec.labels[r["lesion_id"]]
     where = TimepointFiles(tp.patient_id, tp.date, tp.study_uid, tp.series, spec.order)
-    return write_timepoint_files(Path(spec.out), where, volume, labels, records)
+    files = write_timepoint_files(Path(spec.out), where, volume, labels, records)
+    files["overheads"] = {"load": load_seconds,
+                          "export": round(time.perf_counter() - clock, 3)}
+    return files
