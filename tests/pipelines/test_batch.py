@@ -102,8 +102,9 @@ def test_long_and_short_axes_against_the_truth(batch, truth) -> None:
         for name, got, want in axes:
             # within 10%, or one pixel for a lesion of a few pixels (10% of 10 mm is
             # under one 1.75 mm pixel)
-            if abs(got - want) > max(0.1 * want, _pixel_mm(out, r["patient_id"],
-                                                           r["study_date"]) + 0.01):
+            off = abs(got - want)  # the mask is read only for a lesion over 10%
+            if off > 0.1 * want and off > _pixel_mm(out, r["patient_id"],
+                                                    r["study_date"]) + 0.01:
                 misses.append((r["patient_id"], r["lesion_id"], r["study_date"], name,
                                got, want))
     assert statistics.median(errors) <= 2.0, statistics.median(errors)
