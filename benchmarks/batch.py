@@ -56,11 +56,13 @@ def main() -> None:
                     f"{studies / seconds * 60:5.1f} studies/min")
             if workers == 1:
                 core, overheads = task_seconds(out)
-                rest = seconds - core - sum(overheads.values())
+                stages = summary["stage_seconds"]
+                parts = {**overheads, "discovery and plan": stages["discovery_and_plan"],
+                         "assembly": stages["assembly"]}
+                parts["start-up and scheduling"] = seconds - core - sum(parts.values())
                 line += (f"; segmentation + registration {core:.1f} s, the job's own "
-                         f"overhead {(seconds - core) / seconds:.0%} ("
-                         + ", ".join(f"{k} {v:.1f} s" for k, v in overheads.items())
-                         + f", start-up, discovery and assembly {rest:.1f} s)")
+                         f"overhead {(seconds - core) / seconds:.1%} ("
+                         + ", ".join(f"{k} {v:.1f} s" for k, v in parts.items()) + ")")
             print(line)
         again, _ = run(sample, out, 2)
         print(f"rerun on the same OUT (everything stored): {again:.1f} s")

@@ -16,13 +16,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from ..errors import DicomReadError, NoSeriesError
 
@@ -217,24 +220,35 @@ def _normal(orientation: tuple[float, ...] | None) -> np.ndarray | None:
     return None if norm == 0 else n / norm
 
 
-def _str(ds: pydicom.Dataset, keyword: str) -> str:
+def _list(value: object) -> list:
+    """A multi-valued attribute's values (a single value comes back bare)."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, bytes, int, float)) else list(value)
+
+
+def _str(ds: pydicom.Dataset | _Header, keyword: str) -> str:
     value = ds.get(keyword, "")
     if value is None:
         return ""
-    if isinstance(value, pydicom.multival.MultiValue):
+    if isinstance(value, (list, pydicom.multival.MultiValue)):
         return "\\".join(str(v) for v in value)
     return str(value).strip()
 
 
-def _int(ds: pydicom.Dataset, keyword: str) -> int | None:
+def _int(ds: _Header, keyword: str) -> int | None:
     value = ds.get(keyword)
     try:
         return None if value in (None, "") else int(value)
     except (TypeError, ValueError):
-        return None
+        try:  # "12.0" or " 12 " in an IS
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return None
+        return int(number) if number.is_integer() else None
 
 
-def _float(ds: pydicom.Dataset, keyword: str, default: float | None = None) -> float | None:
+def _float(ds: _Header, keyword: str, default: float | None = None) -> float | None:
     value = ds.get(keyword)
     try:
         return default if value in (None, "") else float(value)
@@ -242,15 +256,8 @@ def _float(ds: pydicom.Dataset, keyword: str, default: float | None = None) -> f
         return default
 
 
-def _floats(ds: pydicom.Dataset, keyword: str, n: int) -> tuple[float, ...] | None:
-    value = ds.get(keyword)
-    if value is None:
-        return None
-    try:
-        out = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        return None
-    return out if len(out) == n else None
+def _floats(ds: _Header, keyword: str, n: int) -> tuple[float, ...] | None:
+    return _as_floats(ds.get(keyword), n)
 
 
 def _iso_date(value: str) -> str:
@@ -286,6 +293,45 @@ _HEADER_TAGS = [
 ]
 
 
+_TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+_FAST = {keyword: (Tag(keyword), dictionary_VR(keyword)) for keyword in (
+    "SOPClassUID", "SOPInstanceUID", "StudyDate", "AcquisitionTime", "Modality", "ImageType",
+    "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "AcquisitionNumber",
+    "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", "FrameOfReferenceUID",
+    "SliceThickness", "GantryDetectorTilt", "PixelSpacing", "RescaleIntercept",
+    "RescaleSlope", "BodyPartExamined", "NumberOfFrames", "Rows", "Columns",
+    "SamplesPerPixel", "BitsAllocated", "BitsStored", "PixelRepresentation")}
+
+
+class _Header:
+    """``get(keyword)`` on a header read by pydicom, with the plain values (ASCII text
+    such as UIDs, codes, dates and numbers; little-endian US) decoded straight from
+    their bytes: pydicom's general conversion of each element was most of the time of
+    a header's read. Anything else (names, descriptions in their character set,
+    sequences, an element whose VR is not the dictionary's) goes through pydicom."""
+
+    def __init__(self, ds: pydicom.Dataset) -> None:
+        self.ds = ds
+        self.little_endian = ds.original_encoding[1] is not False
+
+    def get(self, keyword: str, default: object = None) -> object:
+        fast = _FAST.get(keyword)
+        if fast is not None:
+            tag, vr = fast
+            elem = self.ds.get_item(tag, keep_deferred=True)
+            if elem is None:
+                return default
+            raw = elem.value
+            if isinstance(elem, RawDataElement) and isinstance(raw, bytes) and (
+                    elem.VR in (None, vr)):
+                if vr in _TEXT_VRS:
+                    text = raw.decode("ascii", "replace").strip(" \x00")
+                    return text.split("\\") if "\\" in text else text
+                if vr == "US" and self.little_endian and len(raw) == 2:
+                    return int.from_bytes(raw, "little")
+        return self.ds.get(keyword, default)
+
+
 def read_instance(path: Path) -> Instance | SkippedFile:
     """Parse one file's header (pixel data deferred) into an :class:`Instance`.
 
@@ -301,7 +347,8 @@ def read_instance(path: Path) -> Instance | SkippedFile:
         # pydicom raises assorted errors on damaged headers
         return SkippedFile(path, f"unreadable DICOM header ({type(exc).__name__}: {exc})")
 
-    sop_class = _str(ds, "SOPClassUID") or _str(ds.file_meta, "MediaStorageSOPClassUID")
+    header = _Header(ds)
+    sop_class = _str(header, "SOPClassUID") or _str(ds.file_meta, "MediaStorageSOPClassUID")
     for prefix, name in _NON_IMAGE_SOP.items():
         if sop_class.startswith(prefix) and not (
             name == "secondary capture" and "PixelData" in ds and "ImagePositionPatient" in ds
@@ -327,17 +374,17 @@ def read_instance(path: Path) -> Instance | SkippedFile:
         elif not _ends_with_delimiter(path):
             return SkippedFile(path, "truncated: encapsulated pixel data has no end delimiter")
 
-    rows, columns = _int(ds, "Rows"), _int(ds, "Columns")
+    rows, columns = _int(header, "Rows"), _int(header, "Columns")
     if not rows or not columns:
         return SkippedFile(path, "image without Rows/Columns")
-    frames = _int(ds, "NumberOfFrames") or 1
+    frames = _int(header, "NumberOfFrames") or 1
 
-    position = _floats(ds, "ImagePositionPatient", 3)
-    orientation = _floats(ds, "ImageOrientationPatient", 6)
-    spacing = _floats(ds, "PixelSpacing", 2)
-    thickness = _float(ds, "SliceThickness")
-    slope = _float(ds, "RescaleSlope", 1.0)
-    intercept = _float(ds, "RescaleIntercept", 0.0)
+    position = _floats(header, "ImagePositionPatient", 3)
+    orientation = _floats(header, "ImageOrientationPatient", 6)
+    spacing = _floats(header, "PixelSpacing", 2)
+    thickness = _float(header, "SliceThickness")
+    slope = _float(header, "RescaleSlope", 1.0)
+    intercept = _float(header, "RescaleIntercept", 0.0)
     if frames > 1:  # enhanced multi-frame: geometry lives in functional groups
         orientation = orientation or _as_floats(
             _shared_frame_value(ds, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
@@ -356,19 +403,19 @@ def read_instance(path: Path) -> Instance | SkippedFile:
             intercept,
         )
 
-    image_type = tuple(str(v).upper() for v in (ds.get("ImageType") or ()))
+    image_type = tuple(str(v).upper() for v in _list(header.get("ImageType")))
     return Instance(
         path=path,
         sop_class_uid=sop_class,
-        sop_instance_uid=_str(ds, "SOPInstanceUID"),
-        patient_id=_str(ds, "PatientID"),
-        patient_name=_str(ds, "PatientName"),
-        study_uid=_str(ds, "StudyInstanceUID"),
-        study_date=_iso_date(_str(ds, "StudyDate")),
-        series_uid=_str(ds, "SeriesInstanceUID"),
-        series_number=_int(ds, "SeriesNumber"),
-        modality=_str(ds, "Modality"),
-        description=_str(ds, "SeriesDescription"),
+        sop_instance_uid=_str(header, "SOPInstanceUID"),
+        patient_id=_str(header, "PatientID"),
+        patient_name=_str(header, "PatientName"),
+        study_uid=_str(header, "StudyInstanceUID"),
+        study_date=_iso_date(_str(header, "StudyDate")),
+        series_uid=_str(header, "SeriesInstanceUID"),
+        series_number=_int(header, "SeriesNumber"),
+        modality=_str(header, "Modality"),
+        description=_str(header, "SeriesDescription"),
         image_type=image_type,
         rows=rows,
         columns=columns,
@@ -377,21 +424,21 @@ def read_instance(path: Path) -> Instance | SkippedFile:
         orientation=orientation,
         pixel_spacing=spacing,  # type: ignore[arg-type]
         slice_thickness=thickness,
-        instance_number=_int(ds, "InstanceNumber"),
-        acquisition_number=_int(ds, "AcquisitionNumber"),
-        acquisition_time=_str(ds, "AcquisitionTime"),
-        kernel=_str(ds, "ConvolutionKernel"),
-        contrast=_str(ds, "ContrastBolusAgent"),
-        body_part=_str(ds, "BodyPartExamined"),
-        frame_of_reference_uid=_str(ds, "FrameOfReferenceUID"),
-        manufacturer=_str(ds, "Manufacturer"),
-        gantry_tilt_deg=_float(ds, "GantryDetectorTilt", 0.0) or 0.0,
+        instance_number=_int(header, "InstanceNumber"),
+        acquisition_number=_int(header, "AcquisitionNumber"),
+        acquisition_time=_str(header, "AcquisitionTime"),
+        kernel=_str(header, "ConvolutionKernel"),
+        contrast=_str(header, "ContrastBolusAgent"),
+        body_part=_str(header, "BodyPartExamined"),
+        frame_of_reference_uid=_str(header, "FrameOfReferenceUID"),
+        manufacturer=_str(header, "Manufacturer"),
+        gantry_tilt_deg=_float(header, "GantryDetectorTilt", 0.0) or 0.0,
         rescale_slope=slope if slope else 1.0,
         rescale_intercept=intercept or 0.0,
-        bits_allocated=_int(ds, "BitsAllocated") or 16,
-        bits_stored=_int(ds, "BitsStored") or _int(ds, "BitsAllocated") or 16,
-        pixel_representation=_int(ds, "PixelRepresentation") or 0,
-        samples_per_pixel=_int(ds, "SamplesPerPixel") or 1,
+        bits_allocated=_int(header, "BitsAllocated") or 16,
+        bits_stored=_int(header, "BitsStored") or _int(header, "BitsAllocated") or 16,
+        pixel_representation=_int(header, "PixelRepresentation") or 0,
+        samples_per_pixel=_int(header, "SamplesPerPixel") or 1,
         transfer_syntax=ts,
         pixel_offset=offset,
         pixel_length=length,
@@ -400,7 +447,7 @@ def read_instance(path: Path) -> Instance | SkippedFile:
 
 def _as_floats(value: object, n: int) -> tuple[float, ...] | None:
     try:
-        out = tuple(float(v) for v in value)  # type: ignore[union-attr]
+        out = tuple(float(v) for v in _list(value))
     except (TypeError, ValueError):
         return None
     return out if len(out) == n else None
@@ -465,8 +512,10 @@ def discover(
             raise DicomReadError(f"{root}: no such file or folder")
 
     results: list[Instance | SkippedFile] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for n, result in enumerate(pool.map(read_instance, files), start=1):
+    with ThreadPoolExecutor(max_workers=workers) if workers > 1 else nullcontext() as pool:
+        # one thread: no pool (handing each file to a thread and back cost 40%)
+        reads = pool.map(read_instance, files) if pool else map(read_instance, files)
+        for n, result in enumerate(reads, start=1):
             results.append(result)
             if progress is not None:
                 progress(n, len(files))

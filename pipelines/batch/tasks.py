@@ -77,11 +77,23 @@ def run_task(spec: TaskSpec) -> dict[str, Any]:
     return result
 
 
-def _load(tp: Timepoint) -> Volume:
+_BASELINE: dict[str, Volume] = {}
+"""This worker's last baseline volume, by its series' content key: a patient's follow-ups
+mostly run one after another and each needs it. Its array is read-only."""
+
+
+def _load(tp: Timepoint, *, baseline: bool = False) -> Volume:
+    if baseline and tp.key in _BASELINE:
+        return _BASELINE[tp.key]
     try:
-        return load_series(tp.series)
+        volume = load_series(tp.series)
     except InputError as exc:
         raise type(exc)(f"{tp.patient_id} {tp.date} (study {tp.study_uid}): {exc}") from exc
+    if baseline:
+        volume.array.flags.writeable = False
+        _BASELINE.clear()
+        _BASELINE[tp.key] = volume
+    return volume
 
 
 def _measured(seg: Segmentation) -> dict[str, Any]:
@@ -110,7 +122,7 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
 def baseline_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     clock = time.perf_counter()
-    volume = _load(tp)
+    volume = _load(tp, baseline=True)
     load = round(time.perf_counter() - clock, 3)
     records, segs = [], {}
     clock = time.perf_counter()
@@ -130,7 +142,7 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
     tp = spec.timepoint
     assert spec.baseline is not None
     clock = time.perf_counter()
-    baseline, volume = _load(spec.baseline), _load(tp)
+    baseline, volume = _load(spec.baseline, baseline=True), _load(tp)
     load = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     reg = register(baseline, volume)
