@@ -181,6 +181,8 @@ NODE_RIM_HU = 50.0
 NODE_PLANE_HU = 40.0  # depth of a blurred fat plane's valley between a node and muscle
 FAT_HU = -100.0
 LOW_CONTRAST_SMOOTH_MM = 1.5
+GROUND_GLASS_HU = (AIR_HU, -450.0)  # a seed's median in this range: ground glass
+GROUND_GLASS_SMOOTH_MM = 2.0
 LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may be a leak
 
 
@@ -349,6 +351,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             centre = _deepest_near(region, g, centre, 0.6 * r_med)
         if region.sum() < 3:
             score = -np.inf
+        elif band[0] < AIR_HU < median:  # the seed's side of the split holds aerated lung:
+            score = -1.0 - r_med / reach  # the lung itself (the seed is ground glass)
         elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
             score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
@@ -365,8 +369,12 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     else:  # every band leaks, or the best one finds its edge only far out along most rays
         leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
     if leaked:  # the lesion may differ little from its surroundings
-        fallback = _deviation_candidate(image, g, seeds, prompt, reach, gradient, nodal)
-        if fallback is not None:
+        fallbacks = [_deviation_candidate(image, g, seeds, prompt, reach, gradient, nodal)]
+        if not nodal and GROUND_GLASS_HU[0] < median < GROUND_GLASS_HU[1]:
+            fallbacks.append(_ground_glass_candidate(image, g, seeds, prompt, reach, gradient))
+        for fallback in fallbacks:
+            if fallback is None:
+                continue
             if isinstance(prompt, LinePrompt):
                 score = -abs(_chord_mm(fallback[0], g, prompt) - prompt.expected_diameter_mm)
             else:
@@ -408,6 +416,35 @@ def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
     region = _edge_voxels(region, scout_image, median)
     info["edge_strength_hu_per_mm"] = _edge_strength(region, gradient)
     return region, info
+
+
+def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                            prompt: Prompt, reach: float, gradient: np.ndarray
+                            ) -> tuple[np.ndarray, dict[str, float]] | None:
+    """A ground-glass lesion in aerated lung: its texture (lung showing through, vessels)
+    spans hundreds of HU, so no band around its median holds it. On the image smoothed
+    GROUND_GLASS_SMOOTH_MM its HU level out; the edge is half-way between the lesion's
+    median and the lung's (the rays' lowest decile), and everything denser belongs to it
+    (the vessels the opening then cuts)."""
+    smooth = ndimage.gaussian_filter(
+        image, sigma=np.minimum(GROUND_GLASS_SMOOTH_MM / _spacing_np(g), 2.0))
+    lesion, _ = _seed_stats(smooth, g, prompt)
+    t, profiles = _rays(smooth, g, np.asarray(prompt.point, dtype=float), reach)
+    lung = float(np.nanpercentile(profiles, 10))
+    if lesion - lung < SPLIT_MIN_HU:
+        return None
+    band = (0.5 * (lesion + lung), np.inf)
+    radii = _edge_distances(t, profiles, band)
+    r_med = float(np.median(radii))
+    if r_med >= 0.9 * reach:
+        return None
+    region = _band_region(smooth, g, seeds, band, np.asarray(prompt.point, dtype=float),
+                          radii, r_med, False)
+    if region.sum() < 3:
+        return None
+    return region, {"band_low_hu": band[0], "band_high_hu": 5000.0, "radius_median_mm": r_med,
+                    "ground_glass": 1.0,
+                    "edge_strength_hu_per_mm": _edge_strength(region, gradient)}
 
 
 def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
