@@ -19,10 +19,14 @@ are handled):
    classes are >= 80 HU apart) separate ground glass from lung or a mass
    from fat. Each band is a candidate: the component connected to the seed
    within the band, clamped to a star shape (each direction at most 1.3 x
-   the median edge distance along the rays), cast again from the region's
-   deepest point near the click. The candidate with the strongest mean
-   gradient on its boundary wins (one whose rays find no edge counts as a
-   leak); with a drawn line, the one whose chord matches the drawn length.
+   the median edge distance along the rays; 2 x for a click on a mass in
+   soft tissue, where an elongated or lobulated lesion would lose its poles
+   and leaks are broad contacts for step 4, not the lung's vessels), cast
+   again from the region's deepest point near the click. The candidate with
+   the strongest mean gradient on its boundary wins (one whose rays find no
+   edge counts as a leak, and so does a band whose seed side reaches down
+   into aerated lung: that is the lung); with a drawn line, the one whose
+   chord matches the drawn length.
    When every band leaks, or the best one finds its edge only far out (past
    3/4 of the rays' reach) along most rays (a lesion that differs little
    from its surroundings, such as a thyroid mass between muscle and gland, or
@@ -36,6 +40,11 @@ are handled):
    the lesion's HU than what lies beyond them is added (the band stops short
    of a blurred edge's half-way point). It replaces the band when its edge
    is stronger (with a drawn line: when its chord is nearer the line's length).
+   A seed of ground-glass density (-780 to -450 HU) also gets a ground-glass
+   candidate: lung shows through such a lesion, so no band around its median
+   holds it; on the image smoothed 2 mm its edge is half-way between its
+   median and the lung's (the rays' lowest decile), and everything denser
+   (its vessels, a solid part) is in.
    **Lymph nodes** (``nodal=True``) stand in fat: a band holding fat is not
    the node, the band ends 75 HU above the node's core (its enhancing rim is
    in, the vessel beside it is out), thin dark lines in a slice (a blurred
@@ -183,6 +192,8 @@ FAT_HU = -100.0
 LOW_CONTRAST_SMOOTH_MM = 1.5
 GROUND_GLASS_HU = (AIR_HU, -450.0)  # a seed's median in this range: ground glass
 GROUND_GLASS_SMOOTH_MM = 2.0
+STAR_FACTOR = 1.3  # no direction reaches further than this times the median edge distance
+STAR_FACTOR_SOFT = 2.0  # the same for a mass in soft tissue
 LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may be a leak
 
 
@@ -306,10 +317,10 @@ def _fat_planes(image: np.ndarray) -> np.ndarray:
 
 def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                  band: tuple[float, float], centre: np.ndarray, radii: np.ndarray,
-                 r_med: float, nodal: bool) -> np.ndarray:
+                 r_med: float, nodal: bool, star: float = STAR_FACTOR) -> np.ndarray:
     """The seeds' component within the band, clamped to a star shape around ``centre``
-    (each direction at most 1.3 x the median edge distance), tapered for a node."""
-    limit = np.minimum(radii, 1.3 * r_med) + 0.5 * float(max(g.spacing[:2]))
+    (each direction at most ``star`` x the median edge distance), tapered for a node."""
+    limit = np.minimum(radii, star * r_med) + 0.5 * float(max(g.spacing[:2]))
     inband = (image >= band[0]) & (image <= band[1])
     if nodal:
         inband &= ~_fat_planes(image)
@@ -334,6 +345,12 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         # far brighter than its core is a vessel
         bands = [(lo, min(hi, median + NODE_ABOVE_HU)) for lo, hi in bands
                  if lo >= FAT_HU + 40.0] or [(FAT_HU + 60.0, median + NODE_ABOVE_HU)]
+    # a mass in soft tissue (no aerated lung around it; no drawn length to bound it; not a
+    # node) may be elongated or lobulated: leaks there are broad contacts, which the
+    # watershed splits, not the lung's vessels
+    in_lung = float(np.nanpercentile(profiles, 10)) < AIR_HU
+    star = (STAR_FACTOR if in_lung or nodal or isinstance(prompt, LinePrompt)
+            else STAR_FACTOR_SOFT)
     for band in bands:
         centre = np.asarray(prompt.point, dtype=float)
         region = np.zeros(image.shape, bool)
@@ -345,7 +362,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             r_med = float(np.median(radii))
             if expected:
                 r_med = max(r_med, expected / 2)
-            region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal)
+            region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star)
             if region.sum() < 3:
                 break
             centre = _deepest_near(region, g, centre, 0.6 * r_med)
