@@ -285,3 +285,44 @@ def test_dicomdir_is_skipped_and_its_files_found_by_walking(tmp_path):
     assert [f.reason for f in inv.skipped] == ["non-image object: DICOMDIR (media directory)"]
     assert len(inv.series) == 1
     assert inv.series[0].slices == 4
+
+
+@pytest.mark.parametrize("encoding", ["explicit_le", "implicit_le", "explicit_be"])
+def test_header_values_decoded_from_bytes_match_pydicom(tmp_path, encoding):
+    """Discovery decodes plain values (UIDs, codes, numbers, US) from their bytes; in every
+    encoding they must be what pydicom's own conversion gives, including a single-valued
+    ImageType (not split into letters) and an IS written as "7.0"."""
+    from imaging.io.discover import read_instance
+
+    path = write_series(tmp_path / "in", [(-10.0, -20.0, -50.25)], shape=(24, 20))[0]
+    ds = pydicom.dcmread(path)
+    ds.ImageType = "LOCALIZER"
+    ds.InstanceNumber = "7.0"
+    ds.SeriesNumber = " 12 "
+    syntax = {"explicit_le": pydicom.uid.ExplicitVRLittleEndian,
+              "implicit_le": pydicom.uid.ImplicitVRLittleEndian,
+              "explicit_be": pydicom.uid.ExplicitVRBigEndian}[encoding]
+    ds.file_meta.TransferSyntaxUID = syntax
+    if encoding == "explicit_be":
+        ds.PixelData = ds.pixel_array.astype(">i2").tobytes()
+        ds.BitsAllocated = 16  # written as big-endian US below
+    out = tmp_path / f"{encoding}.dcm"
+    big = encoding == "explicit_be"
+    pydicom.dcmwrite(out, ds, implicit_vr=encoding == "implicit_le", little_endian=not big,
+                     force_encoding=True)
+    inst = read_instance(out)
+    reference = pydicom.dcmread(out)
+    assert inst.image_type == ("LOCALIZER",)
+    assert inst.is_localizer
+    assert inst.instance_number == 7
+    assert inst.series_number == 12
+    assert (inst.rows, inst.columns) == (reference.Rows, reference.Columns) == (24, 20)
+    assert inst.bits_allocated == reference.BitsAllocated == 16
+    assert inst.position == tuple(float(v) for v in reference.ImagePositionPatient)
+    assert inst.position == (-10.0, -20.0, -50.25)
+    assert inst.orientation == tuple(float(v) for v in reference.ImageOrientationPatient)
+    assert inst.pixel_spacing == tuple(float(v) for v in reference.PixelSpacing)
+    assert inst.sop_instance_uid == reference.SOPInstanceUID
+    assert inst.study_date == f"{reference.StudyDate[:4]}-{reference.StudyDate[4:6]}-" \
+        f"{reference.StudyDate[6:]}"
+    assert inst.patient_id == reference.PatientID == "P1"
