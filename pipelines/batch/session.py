@@ -27,11 +27,13 @@ from imaging.io.discover import Series
 from imaging.io.image_files import read_image_file
 from imaging.recist import score
 from imaging.segment import PointPrompt, segment
+from imaging.tracking import Registration, transform_from_dict
 from imaging.volume import Volume
 
 from .assemble import CaseError, apply_corrections, build_case, enforce_measurability
 from .exports import TimepointFiles, write_timepoint_files
 from .state import StateStore
+from .tasks import track
 
 __all__ = ["ReviewSession"]
 
@@ -154,9 +156,13 @@ class ReviewSession:
         return self.commit(self.prepare_lesion(date, point_lps, **options))
 
     def commit(self, prepared: tuple[str, str, Any, dict[str, Any]]) -> dict[str, Any]:
-        """Record a lesion made by :meth:`prepare_lesion` (on the thread owning the store)."""
+        """Record a lesion made by :meth:`prepare_lesion` (on the thread owning the store),
+        and where it was followed into later timepoints, its records there."""
         date, lesion_id, old, record = prepared
+        followed = record.pop("followed", {})
         self._correct(date, lesion_id, "lesion", old, record)
+        for later, tracked in followed.items():
+            self._correct(later, lesion_id, "lesion", None, tracked)
         return self.lesion(date, lesion_id)
 
     def prepare_lesion(self, date: str, point_lps, *, lesion_id: str | None = None,
@@ -185,9 +191,32 @@ class ReviewSession:
                                 "outside": [list(map(float, c)) for c in negative]}
         if baseline or role == "new":
             record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
+        if baseline:
+            record["followed"] = self._follow(record)
         old = next((r for r in self.timepoint(date)["lesions"] if r["lesion_id"] == lesion_id),
                    None)
         return date, lesion_id, _brief(old), record
+
+    def _follow(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A lesion added at baseline, followed (as the batch follows a prompted one)
+        into every later timepoint that does not have it yet: date -> its record there."""
+        lesion = {k: record[k] for k in ("lesion_id", "role", "organ", "nodal")}
+        baseline = self.volume(self.dates[0])
+        followed = {}
+        for tp in self.timepoints[1:]:
+            raw = next((r for r in self._raw if r["date"] == tp["date"]), {})
+            if "registration" not in raw or any(r["lesion_id"] == lesion["lesion_id"]
+                                                for r in tp["lesions"]):
+                continue
+            reg = Registration(transform_from_dict(raw["registration"]),
+                               raw["registration"]["metric"])
+            volume = self.volume(tp["date"])
+            tracked, seg = track(baseline, volume, reg, lesion, record["reference"])
+            tracked["label"] = record["label"]
+            if seg is not None:
+                tracked["mask_rle"] = _encode(seg.full_mask(volume.geometry) > 0)
+            followed[tp["date"]] = tracked
+        return followed
 
     def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=()
                        ) -> tuple[str, str, Any, dict[str, Any]]:

@@ -34,7 +34,7 @@ from .exports import TimepointFiles, write_timepoint_files
 from .plan import Timepoint
 from .prompts import LesionPrompt
 
-__all__ = ["TaskSpec", "baseline_task", "followup_task", "run_task"]
+__all__ = ["TaskSpec", "baseline_task", "followup_task", "run_task", "track"]
 
 NT_GROWTH_VOLUME = 1.728  # a 20% larger diameter: a suggestion of non-target progression
 
@@ -156,21 +156,9 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
         base = {k: known[k] for k in ("lesion_id", "role", "organ", "nodal")}
         if lesion_id in prompted:  # a reader's correction of where the lesion is
             continue
-        ref = LesionReference(**{**known["reference"],
-                                 "centre_lps": tuple(known["reference"]["centre_lps"])})
-        found = follow_lesion(baseline, volume, reg, ref)
-        record = {**base, "method": "tracked", "status": found.status,
-                  "mapped_lps": list(found.mapped_lps), "evidence": found.evidence,
-                  "review_flags": list(found.flags),
-                  "registration_residual_mm": (None if found.residual_mm is None
-                                               else round(found.residual_mm, 2))}
-        if found.segmentation is not None:
-            record.update(_measured(found.segmentation))
-            record["centre_lps"] = list(map(float, found.segmentation.centre_lps))
-            segs[lesion_id] = found.segmentation
-        if known["role"] == "nontarget":
-            record["suggested_status"] = _suggest_nontarget(record, ref)
-            record["review_flags"].append("suggested_status")
+        record, seg = track(baseline, volume, reg, base, known["reference"])
+        if seg is not None:
+            segs[lesion_id] = seg
         records.append(record)
     for p in tp.prompts:
         record, seg = _prompt_record(p, volume, "reader-prompt")
@@ -186,6 +174,27 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
     return {"lesions": records, "registration": transform_to_dict(reg), "timings": timings,
             "warnings": list(volume.warnings),
             **_write_outputs(spec, volume, records, segs, load)}
+
+
+def track(baseline: Volume, volume: Volume, reg: Registration, lesion: dict[str, Any],
+          reference: dict[str, Any]) -> tuple[dict[str, Any], Segmentation | None]:
+    """Follow one known lesion (``lesion``: its id, role, organ and nodal; ``reference``:
+    its :class:`LesionReference` as a dict) into ``volume``: its record at this timepoint
+    (measurement or the evidence of its absence) and its segmentation, if found."""
+    ref = LesionReference(**{**reference, "centre_lps": tuple(reference["centre_lps"])})
+    found = follow_lesion(baseline, volume, reg, ref)
+    record = {**lesion, "method": "tracked", "status": found.status,
+              "mapped_lps": list(found.mapped_lps), "evidence": found.evidence,
+              "review_flags": list(found.flags),
+              "registration_residual_mm": (None if found.residual_mm is None
+                                           else round(found.residual_mm, 2))}
+    if found.segmentation is not None:
+        record.update(_measured(found.segmentation))
+        record["centre_lps"] = list(map(float, found.segmentation.centre_lps))
+    if lesion["role"] == "nontarget":
+        record["suggested_status"] = _suggest_nontarget(record, ref)
+        record["review_flags"].append("suggested_status")
+    return record, found.segmentation
 
 
 def _suggest_nontarget(record: dict[str, Any], ref: LesionReference) -> str:

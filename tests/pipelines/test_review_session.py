@@ -1,0 +1,69 @@
+"""The review model without a GUI: a target lesion the batch job was not told about,
+added by the reader at baseline, is followed into every later timepoint as the batch
+follows a prompted one (registration, local refinement, re-segmentation)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipelines.batch.session import ReviewSession
+from pipelines.cli import main
+
+
+@pytest.fixture(scope="module")
+def patient_d(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The batch job on patient D without the prompt of its second lung nodule T2."""
+    folder = tmp_path_factory.mktemp("review_d")
+    with (sample / "prompts.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"]
+    prompts = folder / "prompts.csv"
+    with prompts.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["lesion_id"] != "T2")
+    out = folder / "out"
+    assert main(["run", str(sample / "dicom"), "--prompts", str(prompts), "--out", str(out),
+                 "--workers", "2", "--quiet"]) == 0
+    return out
+
+
+def test_a_lesion_added_at_baseline_is_followed_into_the_follow_ups(sample, patient_d):
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
+    t2 = truth["lesions"]["T2"]["by_date"]
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T2")
+    point = [float(row[k]) for k in ("x", "y", "z")]
+    session = ReviewSession(patient_d, "ATC-D", who="dr-test")
+    dates = session.dates
+    before = session.recist()
+    assert all(r["lesion_id"] != "L1" for tp in session.timepoints for r in tp["lesions"])
+
+    added = session.add_lesion(dates[0], point, organ="lung")
+    assert added["lesion_id"] == "L1"
+    for date in dates:
+        r = session.lesion(date, "L1")
+        assert r["status"] == "measured", (date, r.get("evidence"))
+        expected = t2[date]["long_axis_mm"]
+        assert abs(r["long_axis_mm"] - expected) <= max(0.1 * expected, 0.8), (date, r)
+        assert r["method"] == ("reader-click" if date == dates[0] else "tracked")
+        assert (session.labels(date) == r["label"]).sum() == r["voxels"]
+    # the sums of diameters now hold it at every timepoint
+    after = session.recist()
+    for old, new, date in zip(before["timepoints"], after["timepoints"], dates, strict=True):
+        assert new["sum_mm"] == pytest.approx(
+            old["sum_mm"] + session.lesion(date, "L1")["recist_diameter_mm"],
+            abs=0.05)
+    # every correction is stored: reopened, the follow-ups still have it
+    session.close()
+    reopened = ReviewSession(patient_d, "ATC-D")
+    assert [reopened.lesion(d, "L1")["long_axis_mm"] for d in dates] == pytest.approx(
+        [session.lesion(d, "L1")["long_axis_mm"] for d in dates])
+    assert set(reopened.corrected_dates()) == set(dates)
+    assert np.all(np.diff([reopened.lesion(d, "L1")["long_axis_mm"] for d in dates[:3]]) < 0)
+    reopened.close()
