@@ -3,9 +3,9 @@
 The mask must lie on the series' acquired slices (in the order of their
 positions along the slice normal). The SEG references the source images from
 the first to the last slice holding a lesion, with a frame for each slice that
-holds one. A series whose grid
-the loader changed (tilt correction, equalised spacing) cannot be referenced
-frame by frame; such masks are refused with a message saying so.
+holds one. A series whose grid the loader changed (tilt correction, equalised
+spacing) cannot be referenced frame by frame; such masks are refused with a
+message saying so.
 """
 
 from __future__ import annotations
