@@ -189,27 +189,37 @@ class ReviewSession:
         if positive or negative:
             record["clicks"] = {"inside": [list(map(float, c)) for c in positive],
                                 "outside": [list(map(float, c)) for c in negative]}
-        if baseline or role == "new":
-            record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal))
-        if baseline:
-            record["followed"] = self._follow(record)
+        if baseline or role == "new":  # a lesion to look for later: where it is at baseline
+            to_baseline = None if baseline else self._registration(date)
+            if to_baseline is not None:
+                to_baseline = Registration(to_baseline.transform.GetInverse(),
+                                           to_baseline.metric)
+            record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal,
+                                                      to_baseline=to_baseline))
+            record["followed"] = self._follow(record, after=date)
         old = next((r for r in self.timepoint(date)["lesions"] if r["lesion_id"] == lesion_id),
                    None)
         return date, lesion_id, _brief(old), record
 
-    def _follow(self, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """A lesion added at baseline, followed (as the batch follows a prompted one)
-        into every later timepoint that does not have it yet: date -> its record there."""
+    def _registration(self, date: str) -> Registration | None:
+        """The job's registration of ``date`` (baseline LPS -> its LPS), if it has one."""
+        raw = next((r for r in self._raw if r["date"] == date), {})
+        if "registration" not in raw:
+            return None
+        return Registration(transform_from_dict(raw["registration"]),
+                            raw["registration"]["metric"])
+
+    def _follow(self, record: dict[str, Any], *, after: str) -> dict[str, dict[str, Any]]:
+        """A lesion the reader added, followed (as the batch follows a prompted one) into
+        every timepoint after ``after`` that does not have it yet: date -> its record."""
         lesion = {k: record[k] for k in ("lesion_id", "role", "organ", "nodal")}
         baseline = self.volume(self.dates[0])
         followed = {}
         for tp in self.timepoints[1:]:
-            raw = next((r for r in self._raw if r["date"] == tp["date"]), {})
-            if "registration" not in raw or any(r["lesion_id"] == lesion["lesion_id"]
-                                                for r in tp["lesions"]):
+            reg = self._registration(tp["date"])
+            if tp["date"] <= after or reg is None or any(
+                    r["lesion_id"] == lesion["lesion_id"] for r in tp["lesions"]):
                 continue
-            reg = Registration(transform_from_dict(raw["registration"]),
-                               raw["registration"]["metric"])
             volume = self.volume(tp["date"])
             tracked, seg = track(baseline, volume, reg, lesion, record["reference"])
             tracked["label"] = record["label"]

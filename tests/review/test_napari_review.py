@@ -1,7 +1,8 @@
 """The reader's side in a real napari viewer (Xvfb + Mesa): the DICOM reader, and a
 review of sample patient B whose new pancreatic lesion the batch job was not told
-about: the reader adds it with a click, corrects an axis and a status, and every
-correction is stored, changes the RECIST result, and survives closing the viewer."""
+about: the reader adds it with a click (it is followed into the next timepoint),
+corrects an axis and a status, and every correction is stored, changes the RECIST
+result, and survives closing the viewer."""
 
 from __future__ import annotations
 
@@ -126,6 +127,12 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert any(r[0] == added[0]["lesion_id"] for r in widget.table_rows())
     assert list(viewer.layers[f"{week24} clicks"].features["sign"]) == ["prompt"]  # its click
     assert widget.recist_rows()[3][2] == "PD"
+    # and followed into week 36 (registration, local refinement, segmentation there)
+    week36 = dates[4]
+    followed = widget.session.lesion(week36, added[0]["lesion_id"])
+    assert (followed["method"], followed["status"]) == ("tracked", "measured")
+    assert followed["long_axis_mm"] == pytest.approx(
+        truth["lesions"]["N2"]["by_date"][week36]["long_axis_mm"], rel=0.15)
 
     # correct it with a click outside the lesion (N toggles the clicks' sign), placed
     # a fifth of the long axis in from one end: that part is cut off
@@ -172,12 +179,13 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
     # every correction is stored with who and what; outputs regenerate from them
     history = widget.session.history()
-    assert [h["field"] for h in history] == ["lesion", "lesion", "manual_measurement",
-                                             "status", "accepted"]
+    assert [h["field"] for h in history] == ["lesion", "lesion", "lesion",
+                                             "manual_measurement", "status", "accepted"]
+    assert [h["date"] for h in history[:3]] == [week24, week36, week24]
     assert {h["who"] for h in history} == {"dr-test"}
-    assert history[2]["old"]["long_axis_mm"] != history[2]["new"]["long_axis_mm"]
+    assert history[3]["old"]["long_axis_mm"] != history[3]["new"]["long_axis_mm"]
     summary = widget.save()
-    assert sorted(e["date"] for e in summary["reexported"]) == [week6, week24]
+    assert sorted(e["date"] for e in summary["reexported"]) == [week6, week24, week36]
     result = json.loads((patient_b / "recist" / "ATC-B.json").read_text())
     assert result["progression_date"] == week24
     with (patient_b / "measurements.csv").open(newline="") as fh:
@@ -206,7 +214,7 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
     # reopen: the corrections are there
     reopened = ReviewSession(patient_b, "ATC-B")
-    assert len(reopened.history()) == 5
+    assert len(reopened.history()) == 6
     assert reopened.lesion(week6, "T1")["method"] == "manual"
     assert reopened.recist()["progression_date"] == week24
     assert reopened.timepoint(week6)["accepted"]["by"] == "dr-test"
