@@ -280,7 +280,8 @@ def _shared_frame_value(ds: pydicom.Dataset, seq: str, keyword: str) -> object |
 
 
 # Only these elements are parsed during discovery (the rest are skipped unread).
-_HEADER_TAGS = [
+# (as tags: pydicom would look each keyword up again on every read, 0.2 ms per file)
+_HEADER_TAGS = [Tag(keyword) for keyword in (
     "SpecificCharacterSet", "ImageType", "SOPClassUID", "SOPInstanceUID", "StudyDate",
     "AcquisitionTime", "Modality", "Manufacturer", "SeriesDescription", "PatientName",
     "PatientID", "ContrastBolusAgent", "BodyPartExamined", "SliceThickness",
@@ -290,11 +291,14 @@ _HEADER_TAGS = [
     "Rows", "Columns", "PixelSpacing", "BitsAllocated", "BitsStored", "PixelRepresentation",
     "RescaleIntercept", "RescaleSlope", "SharedFunctionalGroupsSequence",
     "PerFrameFunctionalGroupsSequence", "PixelData", "FloatPixelData",
-]
+)]
 
 
 _TEXT_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "TM", "UI"})
+_CHARSET_VRS = frozenset({"LO", "SH", "PN"})  # plain ASCII bytes are the same in any charset
 _FAST = {keyword: (Tag(keyword), dictionary_VR(keyword)) for keyword in (
+    "PatientID", "PatientName", "SeriesDescription", "Manufacturer", "ContrastBolusAgent",
+    "ConvolutionKernel",
     "SOPClassUID", "SOPInstanceUID", "StudyDate", "AcquisitionTime", "Modality", "ImageType",
     "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber", "AcquisitionNumber",
     "InstanceNumber", "ImagePositionPatient", "ImageOrientationPatient", "FrameOfReferenceUID",
@@ -305,10 +309,12 @@ _FAST = {keyword: (Tag(keyword), dictionary_VR(keyword)) for keyword in (
 
 class _Header:
     """``get(keyword)`` on a header read by pydicom, with the plain values (ASCII text
-    such as UIDs, codes, dates and numbers; little-endian US) decoded straight from
+    such as UIDs, codes, dates and numbers; names and descriptions whose bytes are plain
+    ASCII, the same in every character set; little-endian US) decoded straight from
     their bytes: pydicom's general conversion of each element was most of the time of
-    a header's read. Anything else (names, descriptions in their character set,
-    sequences, an element whose VR is not the dictionary's) goes through pydicom."""
+    a header's read. Anything else (text in another character set or with ISO 2022
+    escapes, sequences, an element whose VR is not the dictionary's) goes through
+    pydicom."""
 
     def __init__(self, ds: pydicom.Dataset) -> None:
         self.ds = ds
@@ -324,7 +330,8 @@ class _Header:
             raw = elem.value
             if isinstance(elem, RawDataElement) and isinstance(raw, bytes) and (
                     elem.VR in (None, vr)):
-                if vr in _TEXT_VRS:
+                if vr in _TEXT_VRS or (vr in _CHARSET_VRS and raw.isascii()
+                                       and b"\x1b" not in raw):
                     text = raw.decode("ascii", "replace").strip(" \x00")
                     return text.split("\\") if "\\" in text else text
                 if vr == "US" and self.little_endian and len(raw) == 2:

@@ -291,7 +291,7 @@ def test_dicomdir_is_skipped_and_its_files_found_by_walking(tmp_path):
 def test_header_values_decoded_from_bytes_match_pydicom(tmp_path, encoding):
     """Discovery decodes plain values (UIDs, codes, numbers, US) from their bytes; in every
     encoding they must be what pydicom's own conversion gives, including a single-valued
-    ImageType (not split into letters) and an IS written as "7.0"."""
+    ImageType (not split into letters), an IS written as "7.0", and a name in Latin-1."""
     from imaging.io.discover import read_instance
 
     path = write_series(tmp_path / "in", [(-10.0, -20.0, -50.25)], shape=(24, 20))[0]
@@ -299,6 +299,9 @@ def test_header_values_decoded_from_bytes_match_pydicom(tmp_path, encoding):
     ds.ImageType = "LOCALIZER"
     ds.InstanceNumber = "7.0"
     ds.SeriesNumber = " 12 "
+    ds.SpecificCharacterSet = "ISO_IR 100"  # Latin-1: the name is decoded by pydicom
+    ds.PatientName = "Müller^Jörg"
+    ds.SeriesDescription = "Thorax 1.0 B30f"
     syntax = {"explicit_le": pydicom.uid.ExplicitVRLittleEndian,
               "implicit_le": pydicom.uid.ImplicitVRLittleEndian,
               "explicit_be": pydicom.uid.ExplicitVRBigEndian}[encoding]
@@ -326,3 +329,5 @@ def test_header_values_decoded_from_bytes_match_pydicom(tmp_path, encoding):
     assert inst.study_date == f"{reference.StudyDate[:4]}-{reference.StudyDate[4:6]}-" \
         f"{reference.StudyDate[6:]}"
     assert inst.patient_id == reference.PatientID == "P1"
+    assert inst.patient_name == str(reference.PatientName) == "Müller^Jörg"
+    assert inst.description == reference.SeriesDescription == "Thorax 1.0 B30f"
