@@ -38,6 +38,10 @@ class Registration:
     def map_point(self, point) -> np.ndarray:
         return np.asarray(self.transform.TransformPoint([float(v) for v in point]))
 
+    def inverse(self) -> Registration:
+        """The follow-up's LPS back to baseline's (for a lesion first seen there)."""
+        return Registration(self.transform.GetInverse(), self.metric)
+
 
 def transform_to_dict(registration: Registration) -> dict:
     """A whole-scan (rigid or affine) registration as JSON-able parameters."""

@@ -446,21 +446,16 @@ def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarr
     smooth = ndimage.gaussian_filter(
         image, sigma=np.minimum(GROUND_GLASS_SMOOTH_MM / _spacing_np(g), 2.0))
     lesion, _ = _seed_stats(smooth, g, prompt)
-    t, profiles = _rays(smooth, g, np.asarray(prompt.point, dtype=float), reach)
-    lung = float(np.nanpercentile(profiles, 10))
+    rays = _rays(smooth, g, np.asarray(prompt.point, dtype=float), reach)
+    lung = float(np.nanpercentile(rays[1], 10))
     if lesion - lung < SPLIT_MIN_HU:
         return None
-    band = (0.5 * (lesion + lung), np.inf)
-    radii = _edge_distances(t, profiles, band)
-    r_med = float(np.median(radii))
-    if r_med >= 0.9 * reach:
+    found = _band_pass(smooth, g, seeds, prompt, reach, (0.5 * (lesion + lung), np.inf),
+                       False, rays)
+    if found is None:
         return None
-    region = _band_region(smooth, g, seeds, band, np.asarray(prompt.point, dtype=float),
-                          radii, r_med, False)
-    if region.sum() < 3:
-        return None
-    return region, {"band_low_hu": band[0], "band_high_hu": 5000.0, "radius_median_mm": r_med,
-                    "ground_glass": 1.0,
+    region, info = found
+    return region, {**info, "band_high_hu": 5000.0, "ground_glass": 1.0,
                     "edge_strength_hu_per_mm": _edge_strength(region, gradient)}
 
 
@@ -469,7 +464,18 @@ def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], pro
                     ) -> tuple[np.ndarray, dict[str, float]] | None:
     tol = 3.0 * max(spread, 8.0)
     band = (median - tol, median + (max(tol, NODE_RIM_HU) if nodal else tol))
-    t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
+    found = _band_pass(image, g, seeds, prompt, reach, band, nodal)
+    return None if found is None else (found[0], {**found[1], "low_contrast": 1.0})
+
+
+def _band_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
+               reach: float, band: tuple[float, float], nodal: bool,
+               rays: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, dict[str, float]] | None:
+    """One fixed band cast from the prompt (``rays``: its profiles, when already cast):
+    the band's region, or None when the rays find no edge within reach along most
+    directions (a leak) or the region is empty."""
+    t, profiles = rays or _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
     radii = _edge_distances(t, profiles, band)
     r_med = float(np.median(radii))
     if r_med >= 0.9 * reach:
@@ -478,8 +484,7 @@ def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], pro
                           radii, r_med, nodal)
     if region.sum() < 3:
         return None
-    return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,
-                    "low_contrast": 1.0}
+    return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med}
 
 
 def _edge_voxels(region: np.ndarray, smooth: np.ndarray, median: float) -> np.ndarray:

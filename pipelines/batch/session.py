@@ -190,10 +190,8 @@ class ReviewSession:
             record["clicks"] = {"inside": [list(map(float, c)) for c in positive],
                                 "outside": [list(map(float, c)) for c in negative]}
         if baseline or role == "new":  # a lesion to look for later: where it is at baseline
-            to_baseline = None if baseline else self._registration(date)
-            if to_baseline is not None:
-                to_baseline = Registration(to_baseline.transform.GetInverse(),
-                                           to_baseline.metric)
+            reg = None if baseline else self._registration(date)
+            to_baseline = None if reg is None else reg.inverse()
             record["reference"] = asdict(reference_of(lesion_id, seg, volume, nodal=nodal,
                                                       to_baseline=to_baseline))
             record["followed"] = self._follow(record, after=date)

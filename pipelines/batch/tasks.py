@@ -148,7 +148,7 @@ def followup_task(spec: TaskSpec) -> dict[str, Any]:
     reg = register(baseline, volume)
     timings = {"register": round(time.perf_counter() - clock, 3)}
     clock = time.perf_counter()
-    to_baseline = Registration(reg.transform.GetInverse(), reg.metric)
+    to_baseline = reg.inverse()
     prompted = {p.lesion_id: p for p in tp.prompts}
     records, segs = [], {}
     for known in spec.references:
