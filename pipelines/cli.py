@@ -14,9 +14,10 @@ from collections.abc import Sequence
 
 from imaging.errors import InputError
 
+from ._process import exit_quickly, settle
 from .commands import COMMANDS
 
-__all__ = ["main"]
+__all__ = ["entry", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,5 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``caliper`` console script and ``python -m pipelines.cli``: :func:`main` in a
+    process of its own (collector settings in :mod:`pipelines._process`)."""
+    settle()
+    exit_quickly(main())
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry()

@@ -86,16 +86,16 @@ def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[Segme
             f"({len(sources)} x {sources[0].Rows} x {sources[0].Columns}); the loaded volume "
             f"is {mask.shape} (tilt or spacing was corrected): write NIfTI instead"
         )
-    present = sorted(int(v) for v in np.unique(mask) if v != 0)
-    specs = [s for s in segments if s.label in present]
-    if not specs:
-        raise InputError(f"{path}: the mask holds no labelled voxels to export")
     # frames only for the slices from the first to the last that hold a lesion: the
     # others would be empty frames, and highdicom's work grows with the source images
     # referenced (about 40 ms per SEG saved on a 100-slice series)
     held = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    first, last = int(held[0]), int(held[-1]) + 1
+    first, last = (int(held[0]), int(held[-1]) + 1) if held.size else (0, 0)
     mask, sources = mask[first:last], sources[first:last]
+    present = sorted(int(v) for v in np.unique(mask) if v != 0)
+    specs = [s for s in segments if s.label in present]
+    if not specs:
+        raise InputError(f"{path}: the mask holds no labelled voxels to export")
     # highdicom wants segment numbers 1..n: renumber the labels in order
     relabel = np.zeros(int(mask.max()) + 1, dtype=np.uint8)
     for n, spec in enumerate(specs, start=1):

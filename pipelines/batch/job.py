@@ -113,8 +113,18 @@ def _executor(options: JobOptions) -> tuple[cf.Executor | None, Callable[[], Non
     import multiprocessing as mp
 
     pool = cf.ProcessPoolExecutor(max_workers=options.workers,
-                                  mp_context=mp.get_context("spawn"))
+                                  mp_context=mp.get_context("spawn"),
+                                  initializer=_worker_start)
     return pool, lambda: pool.shutdown(cancel_futures=True)
+
+
+def _worker_start() -> None:
+    """A local worker process: its task module imported, then the collector settled."""
+    import pipelines.batch.tasks  # noqa: F401 - imported before the freeze
+
+    from .._process import settle
+
+    settle()
 
 
 def _labels(plan: PatientPlan) -> dict[str, int]:

@@ -94,3 +94,29 @@ def test_bad_input_exits_2_with_one_line(argv, message, study, tmp_path, capsys)
     lines = [line for line in err.splitlines() if line.startswith("caliper: error:")]
     assert len(lines) == 1
     assert message in lines[0]
+
+
+def test_console_entry_keeps_output_and_exit_status(study, tmp_path):
+    """``python -m pipelines.cli`` (the console script's entry): the collector settled
+    after the imports, every byte of stdout written before the quick exit, and the exit
+    status of bad input still 2."""
+    import subprocess
+    import sys
+
+    script = ("import gc, sys, runpy; sys.argv = ['caliper'] + sys.argv[1:]; "
+              "import atexit; atexit.register(lambda: sys.stderr.write("
+              "f'threshold={gc.get_threshold()[0]} frozen={gc.get_freeze_count()}\\n')); "
+              "runpy.run_module('pipelines.cli', run_name='__main__')")
+    ok = subprocess.run([sys.executable, "-c", script, "ls", str(study), "--json"],
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert {s["series_uid"] for s in json.loads(ok.stdout)["series"]} == {"1.2.3.1",
+                                                                          "1.2.3.2"}
+    threshold, frozen = (int(v.split("=")[1]) for v in ok.stderr.split()[-2:])
+    assert threshold == 20_000
+    assert frozen > 100_000  # the imports, out of the collector's way
+    bad = subprocess.run([sys.executable, "-m", "pipelines.cli", "ls",
+                          str(tmp_path / "missing")], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2
+    assert "missing" in bad.stderr
