@@ -259,6 +259,16 @@ def _chord_mm(region: np.ndarray, g: Geometry, prompt: LinePrompt) -> float:
     return float((right + left - 1) * (t[1] - t[0]))
 
 
+def _inplane_gradient(image: np.ndarray, g: Geometry) -> np.ndarray:
+    """Gradient magnitude within each axial slice (HU/mm; Gaussian derivatives, sigma one
+    pixel). Not across slices: between slices 5 mm apart a lesion's partial-volume rim
+    is one step, which per voxel would count as steep as a real edge and make a band
+    holding only the slice clicked on look like the best-edged lesion."""
+    gj = ndimage.gaussian_filter(image, sigma=(0, 1, 1), order=(0, 1, 0)) / g.spacing[1]
+    gi = ndimage.gaussian_filter(image, sigma=(0, 1, 1), order=(0, 0, 1)) / g.spacing[0]
+    return np.hypot(gi, gj)
+
+
 def _edge_strength(region: np.ndarray, gradient: np.ndarray) -> float:
     """Mean gradient magnitude (HU/mm) on the region's boundary voxels."""
     boundary = region & ~ndimage.binary_erosion(region)
@@ -337,7 +347,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate."""
     expected = prompt.expected_diameter_mm
     reach = 1.6 * expected if expected else 40.0
-    gradient = ndimage.gaussian_gradient_magnitude(image, sigma=1.0) / float(min(g.spacing))
+    gradient = _inplane_gradient(image, g)
     t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
     best: tuple[float, np.ndarray, dict[str, float]] | None = None
     bands = _bands(profiles[np.isfinite(profiles)], median)
@@ -512,7 +522,10 @@ def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm
     dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
     k, j, i = np.nonzero(dist)
     pts = g.index_to_lps(np.column_stack([i, j, k]).astype(float))
-    near = np.linalg.norm(pts - centre, axis=1) <= max(radius_mm, 2.0)
+    # at least one slice away: on 4-5 mm slices a click on the slice beside the centre
+    # must be able to move to it
+    near = np.linalg.norm(pts - centre, axis=1) <= max(radius_mm, 2.0,
+                                                      1.05 * float(max(g.spacing)))
     if not near.any():
         return centre
     best = np.flatnonzero(near)[int(np.argmax(dist[k[near], j[near], i[near]]))]
