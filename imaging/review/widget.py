@@ -165,7 +165,7 @@ class ReviewWidget(QWidget):
                 lambda event, d=date: self._axes_edited(d, event))
         grid = self.viewer.canvas.grid
         grid.stride = 4
-        grid.enabled = True
+        grid.enabled = len(session.dates) > 1  # one study alone: one view
         self.date_box.blockSignals(True)
         self.date_box.clear()
         self.date_box.addItems(session.dates)

@@ -53,7 +53,8 @@ VERSION = "caliper-batch-3"
 @dataclass
 class JobOptions:
     studies: Path
-    prompts: Path
+    prompts: Path | None
+    """The prompt sheet; None: no sheet (only ``unprompted`` patients are planned)."""
     out: Path
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     scheduler: str | None = None
@@ -61,6 +62,8 @@ class JobOptions:
     criteria: str = "RECIST1.1"
     kernel: KernelPreference = "soft"
     progress: bool = True
+    unprompted: tuple[str, ...] = ()
+    """Patients planned without prompts (registered; a reader adds lesions in review)."""
 
 
 def _digest(*parts: Any) -> str:
@@ -186,14 +189,16 @@ def run_job(options: JobOptions) -> dict[str, Any]:
     out = options.out
     out.mkdir(parents=True, exist_ok=True)
     clock = time.monotonic()
-    prompts, sheet_problems = read_prompt_rows(options.prompts)
+    prompts, sheet_problems = (read_prompt_rows(options.prompts) if options.prompts
+                               else ([], []))
     if options.progress:
         print(f"caliper run: reading headers under {options.studies}", file=sys.stderr)
     # one thread: header parsing holds the GIL; on a local disk two threads take 2.7-3.2 s
     # where one takes 1.7-2.1 s for the sample cohort's 3,365 files
     inventory = discover(options.studies)
     plans, warnings = make_plan(inventory, prompts, kernel=options.kernel,
-                                source=str(options.prompts), sheet_problems=sheet_problems)
+                                source=str(options.prompts), sheet_problems=sheet_problems,
+                                unprompted=options.unprompted)
     for w in warnings + [w for p in plans for w in p.warnings]:
         print(f"caliper: warning: {w}", file=sys.stderr)
     # one ITK thread per task: multi-threaded registration sums in a different order, and
@@ -210,8 +215,9 @@ def run_job(options: JobOptions) -> dict[str, Any]:
         finally:
             close()
         stages["tasks"] = round(time.monotonic() - started, 2)
+        sheet = str(options.prompts.resolve()) if options.prompts else None
         write_text_atomic(out / "job.json", json.dumps({
-            "studies": str(options.studies.resolve()), "prompts": str(options.prompts.resolve()),
+            "studies": str(options.studies.resolve()), "prompts": sheet,
             "clinical": str(options.clinical.resolve()) if options.clinical else None,
             "criteria": options.criteria, "kernel": options.kernel,
             "patients": {pid: [{"date": tp.date, "study_uid": tp.study_uid,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,12 +103,13 @@ def _contains(series: Series, point: tuple[float, float, float]) -> tuple[bool, 
 
 def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
               kernel: KernelPreference = "soft", source: str = "prompts",
-              sheet_problems: list[str] | None = None
+              sheet_problems: list[str] | None = None, unprompted: Collection[str] = ()
               ) -> tuple[list[PatientPlan], list[str]]:
     """The plan of every prompted patient, and warnings (e.g. patients without prompts).
 
     ``sheet_problems`` (rows that did not parse) are reported with the plan's own,
-    so one error lists every bad row."""
+    so one error lists every bad row. ``unprompted``: patients planned without prompts
+    (their timepoints registered, no lesions yet: a reader adds them in review)."""
     studies: dict[str, dict[str, list[Series]]] = {}
     for s in inventory.series:
         if s.is_localizer or s.first.modality != "CT":
@@ -116,8 +118,13 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
     if not studies:
         raise InputError(f"{inventory.root}: no CT series found "
                          f"({len(inventory.skipped)} file(s) skipped)")
+    missing = sorted(set(unprompted) - set(studies))
+    if missing:
+        raise InputError(f"{inventory.root}: no CT study of patient(s) {', '.join(missing)} "
+                         f"(patients found: {', '.join(sorted(studies))})")
     warnings = [f"patient {pid}: CT studies found but no prompts; not measured"
-                for pid in sorted(set(studies) - {p.patient_id for p in prompts})]
+                for pid in sorted(set(studies) - {p.patient_id for p in prompts}
+                                  - set(unprompted))]
     problems: list[str] = list(sheet_problems or [])
     plans: list[PatientPlan] = []
     by_patient: dict[str, list[LesionPrompt]] = {}
@@ -168,6 +175,8 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
         if not any(r.study_date is None for r in rows):
             problems.append(f"patient {pid}: no baseline prompt (rows without study_date)")
         plans.append(plan)
+    plans += [_patient_plan(pid, studies[pid], kernel) for pid in sorted(set(unprompted))
+              if pid not in by_patient]
     if problems:
         def line(problem: str) -> int:
             return int(m.group(1)) if (m := re.match(r"line (\d+)", problem)) else 0

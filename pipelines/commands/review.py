@@ -1,8 +1,18 @@
-"""``caliper review OUT PATIENT`` / ``caliper review STUDY``: napari on one patient."""
+"""``caliper review OUT PATIENT`` / ``caliper review STUDY [PATIENT]``: napari on one
+patient.
+
+A bare study folder (no results yet) is first made into a batch job's output with no
+lesions: every timepoint of the patient found, loaded and registered to baseline
+(under ``--out``, by default ``caliper-review-<patient>`` in the current folder; a
+second review of the same folder reuses it, corrections included). The reader then
+adds lesions at baseline, which are followed into every later timepoint, corrects
+and signs off, as on a job's output.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from imaging.errors import InputError
@@ -12,8 +22,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("review", help="review and correct a patient's lesions in napari")
     p.add_argument("out", type=Path, metavar="OUT|STUDY",
                    help="a batch job's output folder, or a bare study folder")
-    p.add_argument("patient", nargs="?", metavar="PATIENT", help="patient id (with OUT)")
+    p.add_argument("patient", nargs="?", metavar="PATIENT",
+                   help="patient id (needed with OUT, and with a STUDY of several patients)")
     p.add_argument("--who", help="reader name recorded with each correction (default: login)")
+    p.add_argument("--out", dest="review_out", type=Path, metavar="OUT",
+                   help="with a bare STUDY: where its review is kept "
+                        "(default: ./caliper-review-PATIENT)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+                   help="with a bare STUDY: processes loading and registering it")
     p.set_defaults(func=run)
 
 
@@ -24,41 +40,39 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("caliper review needs napari: pip install 'caliper[review]'") from exc
     if not args.out.exists():
         raise InputError(f"{args.out}: no such folder")
-    viewer = napari.Viewer(title="Caliper review")
     if (args.out / "job.json").is_file():
         if not args.patient:
             raise InputError(f"{args.out}: name the patient to review (caliper review OUT "
                              "PATIENT)")
-        from imaging.review.widget import open_review
-
-        open_review(viewer, args.out, args.patient, who=args.who)
+        out, patient = args.out, args.patient
     else:
-        open_study(viewer, args.out)
+        out, patient = prepare_study(args.out, args.patient, args.review_out,
+                                     workers=args.workers)
+    from imaging.review.widget import open_review
+
+    viewer = napari.Viewer(title="Caliper review")
+    open_review(viewer, out, patient, who=args.who)
     napari.run()
     return 0
 
 
-def open_study(viewer, folder: Path) -> list[str]:
-    """A bare study folder: every CT series chosen per study, side by side."""
+def prepare_study(folder: Path, patient: str | None = None, out: Path | None = None, *,
+                  workers: int = 1, progress: bool = True) -> tuple[Path, str]:
+    """A bare study folder made ready for review: the batch job on ``patient`` (or the
+    folder's only patient) with no prompts. Returns the job's output folder and the
+    patient."""
     from imaging.io import discover
-    from imaging.io.dicom_series import load_series
-    from imaging.io.select import choose_series
-    from imaging.review.reader import image_layer
-    from imaging.review.widget import fit_view
+    from pipelines.batch.job import JobOptions, run_job
 
-    inventory = discover(folder)
-    names = []
-    for (_patient, study_uid), _series in inventory.by_study().items():
-        try:
-            choice = choose_series(inventory, study_uid=study_uid, kernel="soft")
-        except InputError:
-            continue
-        volume = load_series(choice.series)
-        data, kwargs, _ = image_layer(volume, f"{choice.series.first.study_date} CT")
-        viewer.add_image(data, **kwargs)
-        names.append(kwargs["name"])
-    if not names:
-        raise InputError(f"{folder}: no CT series to review")
-    viewer.canvas.grid.enabled = len(names) > 1
-    fit_view(viewer)
-    return names
+    if patient is None:
+        found = sorted({s.first.patient_id for s in discover(folder).series
+                        if not s.is_localizer and s.first.modality == "CT"})
+        if not found:
+            raise InputError(f"{folder}: no CT series to review")
+        if len(found) > 1:
+            raise InputError(f"{folder}: several patients ({', '.join(found)}); name the one "
+                             "to review (caliper review STUDY PATIENT)")
+        patient = found[0]
+    out = out or Path.cwd() / f"caliper-review-{patient}"
+    run_job(JobOptions(folder, None, out, workers, progress=progress, unprompted=(patient,)))
+    return out, patient

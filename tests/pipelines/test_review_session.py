@@ -67,3 +67,44 @@ def test_a_lesion_added_at_baseline_is_followed_into_the_follow_ups(sample, pati
     assert set(reopened.corrected_dates()) == set(dates)
     assert np.all(np.diff([reopened.lesion(d, "L1")["long_axis_mm"] for d in dates[:3]]) < 0)
     reopened.close()
+
+
+def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path):
+    """``caliper review STUDY``: the patient's timepoints found and registered, no lesions
+    yet; a lesion the reader adds at baseline is followed into every later timepoint."""
+    from imaging.errors import InputError
+    from pipelines.commands.review import prepare_study
+
+    with pytest.raises(InputError, match=r"several patients .*ATC-A.*ATC-G"):
+        prepare_study(sample / "dicom", out=tmp_path / "none", progress=False)
+    with pytest.raises(InputError, match=r"no CT study of patient.*ATC-X"):
+        prepare_study(sample / "dicom", "ATC-X", tmp_path / "none", progress=False)
+    out, patient = prepare_study(sample / "dicom", "ATC-D", tmp_path / "review", workers=2,
+                                 progress=False)
+    assert (out, patient) == (tmp_path / "review", "ATC-D")
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
+    session = ReviewSession(out, patient, who="dr-test")
+    assert session.dates == [v["date"] for v in truth["visits"]]
+    assert session.lesion_ids() == []
+    assert "error" in session.recist()  # nothing to score yet
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
+    added = session.add_lesion(session.dates[0], [float(row[k]) for k in "xyz"],
+                               organ="lung")
+    t1 = truth["lesions"]["T1"]["by_date"]
+    for date in session.dates:
+        r = session.lesion(date, added["lesion_id"])
+        assert r["status"] == "measured", (date, r.get("evidence"))
+        expected = t1[date]["long_axis_mm"]
+        assert abs(r["long_axis_mm"] - expected) <= max(0.1 * expected, 0.8), (date, r)
+    result = session.recist()
+    assert [tp["sum_mm"] for tp in result["timepoints"]] == pytest.approx(
+        [session.lesion(d, added["lesion_id"])["recist_diameter_mm"] for d in session.dates],
+        abs=0.05)
+    session.close()
+    # reviewed again: the same folder, the stored tasks and the reader's lesion reused
+    again, _ = prepare_study(sample / "dicom", "ATC-D", out, progress=False)
+    reopened = ReviewSession(again, patient)
+    assert reopened.lesion_ids() == [added["lesion_id"]]
+    reopened.close()

@@ -222,14 +222,24 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
 
 def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, tmp_path):
-    from pipelines.commands.review import open_study
+    """``caliper review STUDY``: the folder's one patient and study, no lesions yet, in the
+    review (not only a view): the reader can add lesions and sign off."""
+    from pipelines.commands.review import prepare_study
 
     truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-B"]
     uid = truth["visits"][0]["series_uid"]
     series = next(s for s in discover(sample / "dicom").series if s.series_uid == uid)
+    out, patient = prepare_study(series.first.path.parent, out=tmp_path / "review",
+                                 progress=False)
+    assert patient == "ATC-B"
     viewer = make_napari_viewer(show=True)  # a hidden single view renders black
-    names = open_study(viewer, series.first.path.parent)
-    assert names == [f"{truth['visits'][0]['date']} CT"]
+    viewer.window.resize(1400, 900)  # room for the canvas beside the dock
+    widget = open_review(viewer, out, patient, who="dr-test")
+    date = truth["visits"][0]["date"]
+    assert widget.session.dates == [date]
+    assert widget.session.lesion_ids() == []
+    assert f"{date} CT" in viewer.layers
     assert not viewer.canvas.grid.enabled
     canvas = _screenshot(viewer, tmp_path / "study.png", canvas_only=True)[..., :3]
     assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.9  # the body fits, air around it
+    widget.session.close()
