@@ -74,5 +74,6 @@ def prepare_study(folder: Path, patient: str | None = None, out: Path | None = N
                              "to review (caliper review STUDY PATIENT)")
         patient = found[0]
     out = out or Path.cwd() / f"caliper-review-{patient}"
-    run_job(JobOptions(folder, None, out, workers, progress=progress, unprompted=(patient,)))
+    run_job(JobOptions(folder, None, out, workers, progress=progress, unprompted=(patient,),
+                       command="caliper review"))
     return out, patient

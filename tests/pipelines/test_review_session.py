@@ -69,7 +69,7 @@ def test_a_lesion_added_at_baseline_is_followed_into_the_follow_ups(sample, pati
     reopened.close()
 
 
-def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path):
+def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path, capsys):
     """``caliper review STUDY``: the patient's timepoints found and registered, no lesions
     yet; a lesion the reader adds at baseline is followed into every later timepoint."""
     from imaging.errors import InputError
@@ -104,7 +104,12 @@ def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path):
         abs=0.05)
     session.close()
     # reviewed again: the same folder, the stored tasks and the reader's lesion reused
-    again, _ = prepare_study(sample / "dicom", "ATC-D", out, progress=False)
+    capsys.readouterr()
+    again, _ = prepare_study(sample / "dicom", "ATC-D", out)
+    progress = capsys.readouterr().err.splitlines()
+    assert progress[0].startswith("caliper review: reading headers under")
+    assert sum(line.startswith("caliper review: [") and "(stored)" in line
+               for line in progress) == len(session.dates)
     reopened = ReviewSession(again, patient)
     assert reopened.lesion_ids() == [added["lesion_id"]]
     reopened.close()
