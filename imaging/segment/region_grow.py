@@ -22,11 +22,15 @@ are handled):
    the median edge distance along the rays; 2 x for a click on a mass in
    soft tissue, where an elongated or lobulated lesion would lose its poles
    and leaks are broad contacts for step 4, not the lung's vessels), cast
-   again from the region's deepest point near the click. The candidate with
-   the strongest mean gradient on its boundary wins (one whose rays find no
+   again from the region's deepest point near the click (at least one slice
+   away may be reached). The candidate with the strongest mean in-plane
+   gradient on its boundary wins (in-plane: across thick slices a
+   partial-volume step would look like an edge). One whose rays find no
    edge counts as a leak, and so does a band whose seed side reaches down
-   into aerated lung: that is the lung); with a drawn line, the one whose
-   chord matches the drawn length.
+   into aerated lung (that is the lung); with a drawn line, the candidate
+   whose chord matches the drawn length wins. A click is refused when the winner's
+   bound lies within 0.3 robust SDs of the seed's median: that boundary runs
+   through the clicked tissue itself, as in a mass without contrast.
    When every band leaks, or the best one finds its edge only far out (past
    3/4 of the rays' reach) along most rays (a lesion that differs little
    from its surroundings, such as a thyroid mass between muscle and gland, or
@@ -629,6 +633,11 @@ def _touches_border(mask: np.ndarray, roi_shape: tuple[int, ...], full_shape, lo
     return False
 
 
+def _not_separable(prompt: Prompt, why: str) -> PromptError:
+    point = tuple(round(v, 1) for v in prompt.point)
+    return PromptError(f"no lesion can be separated at {point} mm{why}")
+
+
 def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             roi_half_mm: float | None = None) -> Segmentation:
     """Segment the one lesion the prompt points at, and measure it.
@@ -667,28 +676,22 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         negatives = [_index(sub, p) for p in prompt.negative]
         region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, nodal)
         if region.sum() < 3:
-            raise PromptError(
-                f"no lesion can be separated at {tuple(round(v, 1) for v in prompt.point)} mm "
-                f"(median {median:.0f} HU, nothing similar around the point)"
-            )
+            raise _not_separable(prompt, f" (median {median:.0f} HU, nothing similar around "
+                                         "the point)")
         low, high = grow_info["band_low_hu"], grow_info["band_high_hu"]
         bound = low if median - low <= high - median else high
         if abs(median - bound) < SEED_SPLIT * spread:  # the boundary runs through the seed
-            raise PromptError(
-                f"no lesion can be separated at {tuple(round(v, 1) for v in prompt.point)} mm "
-                f"(median {median:.0f} HU: the clearest boundary around it, at {bound:.0f} HU, "
-                f"splits the tissue at the point itself)"
-            )
+            raise _not_separable(prompt, f" (median {median:.0f} HU: the clearest boundary "
+                                         f"around it, at {bound:.0f} HU, splits the tissue "
+                                         "at the point itself)")
         lesion, sep = _separate(region, sub, seeds, negatives, nodal)
         if not (_touches_border(lesion, lesion.shape, volume.array.shape, lo)
                 and half < MAX_ROI_HALF_MM):
             break
         half = min(half * 1.7, MAX_ROI_HALF_MM)
     if _touches_border(lesion, lesion.shape, volume.array.shape, lo):
-        raise PromptError(
-            f"no lesion can be separated at {tuple(round(v, 1) for v in prompt.point)} mm: the "
-            f"region reaches {MAX_ROI_HALF_MM:.0f} mm from the point (it is not a bounded lesion)"
-        )
+        raise _not_separable(prompt, f": the region reaches {MAX_ROI_HALF_MM:.0f} mm from the "
+                                     "point (it is not a bounded lesion)")
     mask = Volume(lesion.astype(np.uint8), sub, volume.info)
     measurement = measure_mask(mask, nodal=nodal)
     details = {

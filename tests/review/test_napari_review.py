@@ -223,7 +223,8 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
 def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, tmp_path):
     """``caliper review STUDY``: the folder's one patient and study, no lesions yet, in the
-    review (not only a view): the reader can add lesions and sign off."""
+    review widget (not only a view). Adding a lesion there and following it is checked
+    on the review model in tests/pipelines/test_review_session.py."""
     from pipelines.commands.review import prepare_study
 
     truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-B"]
