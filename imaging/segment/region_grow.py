@@ -6,8 +6,15 @@ never on the whole volume; all sizes in millimetres, so anisotropic voxels
 are handled):
 
 1. **Region of interest**: a box around the prompt, 35 mm half-size for a
-   click or 1.2 x the drawn diameter for a line; if the result touches the
-   box it is enlarged (x1.7, up to 120 mm) and the lesion segmented again.
+   click or 1.2 x the drawn diameter for a line; a click's rays (step 3)
+   reach 8/7 of the half-size. If the result touches the box it is enlarged
+   (x1.7, up to 120 mm) and the lesion grown again with the band and centre
+   already found (in a larger box the rays meet the organ around a large
+   lesion, whose edge with fat is sharper than the lesion's own). When the
+   first box gives no lesion but the clicked tissue runs to its side (a 10 cm
+   lesion clicked near its centre: the rays never left it), one larger box is
+   tried before the click is refused. A region that runs out of the image's
+   field of view (in-plane) is refused.
 2. **Intensity model**: the image is smoothed lightly (Gaussian, 0.6 mm);
    the lesion's HU is the median in a 2.5 mm ball around the click (or along
    the central half of the drawn line). A prompt in air or aerated lung
@@ -27,10 +34,12 @@ are handled):
    gradient on its boundary wins (in-plane: across thick slices a
    partial-volume step would look like an edge). One whose rays find no
    edge counts as a leak, and so does a band whose seed side reaches down
-   into aerated lung (that is the lung); with a drawn line, the candidate
-   whose chord matches the drawn length wins. A click is refused when the winner's
-   bound lies within 0.3 robust SDs of the seed's median: that boundary runs
-   through the clicked tissue itself, as in a mass without contrast.
+   into aerated lung and whose region holds it (that is the lung; a lesion
+   darker than its organ has a band open below too); with a drawn line, the
+   candidate whose chord matches the drawn length wins. A click is refused
+   when the winner's bound lies within 0.3 robust SDs of the seed's median:
+   that boundary runs through the clicked tissue itself, as in a mass without
+   contrast.
    When every band leaks, or the best one finds its edge only far out (past
    3/4 of the rays' reach) along most rays (a lesion that differs little
    from its surroundings, such as a thyroid mass between muscle and gland, or
@@ -61,7 +70,8 @@ are handled):
    ball of a quarter of the lesion's radius (0.7-4.5 mm; the radius from the
    distance map of the region with its holes filled) cuts thin
    attachments such as vessels and pleural tags; then a watershed on the
-   distance map (markers: its h-maxima, h a fifth of the lesion's radius)
+   distance map (markers: its h-maxima, h a fifth of the lesion's radius;
+   equal tops of one dome share a marker)
    splits the lesion from broad contacts such as the chest wall, a
    neighbouring node or an organ. The basin holding the click is the lesion.
    For a node the opening keeps only the eroded core's piece holding the
@@ -82,7 +92,7 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import h_maxima
+from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
 from ..errors import PromptError
@@ -203,6 +213,7 @@ OPENING_MAX_MM = 4.5  # the largest ball of the opening that cuts attachments (a
 SEED_SPLIT = 0.3  # a band bound nearer the seed's median than this times its spread
 # (robust sigma) splits the clicked tissue itself: no lesion boundary (a blob of noise in
 # a mass without contrast, 9 mm of a 90 mm sarcoma, had 0.11; real lesions 0.55 and up)
+CLICK_REACH = 8 / 7  # a click's rays reach this times the ROI's half-size (40 mm at first)
 LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may be a leak
 
 
@@ -351,15 +362,23 @@ def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
 
 
 def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float,
-          spread: float, prompt: Prompt, nodal: bool = False
-          ) -> tuple[np.ndarray, dict[str, float]]:
-    """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate."""
+          spread: float, prompt: Prompt, roi_half_mm: float, nodal: bool = False,
+          kept: tuple[tuple[float, float], np.ndarray] | None = None
+          ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate.
+    A click's rays reach a little past the ROI's half-size (40 mm in the first ROI).
+    ``kept``: the lesion's band and centre (LPS), found in a smaller ROI that the lesion
+    outgrew; both are kept (in a larger box the rays meet the organ around the lesion,
+    whose boundary with fat, far sharper, would win over the lesion's own; and the rays
+    start from the lesion's centre, not from the click again). The winner's info holds
+    its ``centre``."""
     expected = prompt.expected_diameter_mm
-    reach = 1.6 * expected if expected else 40.0
+    reach = 1.6 * expected if expected else CLICK_REACH * roi_half_mm
     gradient = _inplane_gradient(image, g)
-    t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
-    best: tuple[float, np.ndarray, dict[str, float]] | None = None
-    bands = _bands(profiles[np.isfinite(profiles)], median)
+    start = kept[1] if kept else np.asarray(prompt.point, dtype=float)
+    t, profiles = _rays(image, g, start, reach)
+    best: tuple[float, np.ndarray, dict[str, Any]] | None = None
+    bands = [kept[0]] if kept else _bands(profiles[np.isfinite(profiles)], median)
     if nodal:  # a node stands in fat (a band holding fat is not the node), and what is
         # far brighter than its core is a vessel
         bands = [(lo, min(hi, median + NODE_ABOVE_HU)) for lo, hi in bands
@@ -371,11 +390,12 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     star = (STAR_FACTOR if in_lung or nodal or isinstance(prompt, LinePrompt)
             else STAR_FACTOR_SOFT)
     for band in bands:
-        centre = np.asarray(prompt.point, dtype=float)
+        centre = cast_from = start
         region = np.zeros(image.shape, bool)
         r_med = 0.0
         for n in range(2):  # from the click, then again from the region's deepest point
             if n:
+                cast_from = centre
                 t, profiles = _rays(image, g, centre, reach)
             radii = _edge_distances(t, profiles, band)
             r_med = float(np.median(radii))
@@ -387,8 +407,10 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             centre = _deepest_near(region, g, centre, 0.6 * r_med)
         if region.sum() < 3:
             score = -np.inf
-        elif band[0] < AIR_HU < median:  # the seed's side of the split holds aerated lung:
-            score = -1.0 - r_med / reach  # the lung itself (the seed is ground glass)
+        elif band[0] < AIR_HU < median and np.mean(image[region] < AIR_HU) > 0.05:
+            # the seed's side of the split holds aerated lung: the lung itself (the seed is
+            # ground glass). Not a lesion darker than its organ: its band is open below too
+            score = -1.0 - r_med / reach
         elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
             score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
@@ -396,7 +418,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         else:
             score = _edge_strength(region, gradient)
         info = {"band_low_hu": max(band[0], -2000.0), "band_high_hu": min(band[1], 5000.0),
-                "radius_median_mm": r_med, "edge_strength_hu_per_mm": score}
+                "radius_median_mm": r_med, "edge_strength_hu_per_mm": score,
+                "centre": cast_from}
         if best is None or score > best[0]:
             best = (score, region, info)
     assert best is not None
@@ -589,7 +612,7 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
 
     dist = ndimage.distance_transform_edt(opened, sampling=sp)
     h = max(0.2 * r_est, 1.0)
-    peaks, n_peaks = ndimage.label(h_maxima(dist, h))
+    peaks, n_peaks = _markers(dist, h)
     basins = watershed(-dist, peaks, mask=opened)
     lesion_labels = {int(basins[tuple(s)]) for s in core_seeds} - {0}
     lesion = np.isin(basins, list(lesion_labels))
@@ -614,6 +637,19 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                     "watershed_h_mm": h, "watershed_basins": int(n_peaks)}
 
 
+def _markers(dist: np.ndarray, h: float) -> tuple[np.ndarray, int]:
+    """The watershed's markers: the tops of the distance map's domes deeper than ``h``
+    (its h-maxima), those of one dome under one label. skimage's ``h_maxima`` labels two
+    equal tops apart however high the saddle between them (a 60 mm ellipsoid had two and
+    was cut in half); here tops share a label when the reconstruction of ``dist - h``
+    under ``dist`` joins them in one plateau."""
+    rec = reconstruction(dist - h, dist)
+    tops = dist - rec >= h - 1e-6
+    plateaus, _ = ndimage.label(local_maxima(rec, allow_borders=True))
+    markers = np.where(tops, plateaus, 0)
+    return markers, len(np.unique(markers)) - 1
+
+
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
     filled = ndimage.binary_fill_holes(mask)
     for k in range(filled.shape[0]):
@@ -631,6 +667,25 @@ def _touches_border(mask: np.ndarray, roi_shape: tuple[int, ...], full_shape, lo
         if last and lo[axis] + roi_shape[axis] < full_shape[axis]:
             return True
     return False
+
+
+def _touches_side(mask: np.ndarray, lo: np.ndarray, full_shape: tuple[int, ...]) -> bool:
+    """True when the mask (an ROI at ``lo``) reaches a side of the image within the axial
+    plane: its field of view cuts it (above and below, the scan's range may)."""
+    hi = lo + np.array(mask.shape)
+    return any((lo[axis] == 0 and np.take(mask, 0, axis=axis).any())
+               or (hi[axis] == full_shape[axis] and np.take(mask, -1, axis=axis).any())
+               for axis in (1, 2))
+
+
+def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, spread: float,
+                    lo: np.ndarray, full_shape: tuple[int, ...]) -> bool:
+    """True when the clicked tissue (within 3 robust SDs of the seed's median, connected
+    to the seeds) reaches a side of the ROI: the lesion may be larger than the ROI, its
+    rays never left it (a 10 cm liver lesion clicked at its centre)."""
+    tol = 3.0 * max(spread, 8.0)
+    tissue = _component(np.abs(smooth - median) <= tol, seeds)
+    return _touches_border(tissue, tissue.shape, full_shape, lo)
 
 
 def _not_separable(prompt: Prompt, why: str) -> PromptError:
@@ -661,9 +716,13 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     expected = prompt.expected_diameter_mm
     half = roi_half_mm or (max(1.2 * expected, 15.0) if expected else 35.0)
     centre = _index(g, prompt.point)
+    kept = None
+    refused = None  # the first box's refusal, when a larger box is tried for a large lesion
     while True:
         image, sub = _crop(volume, centre, half)
         lo = np.maximum(centre - np.ceil(half / _spacing_np(g)).astype(int), 0)
+        # a larger box is of no use once this one holds the whole image
+        last = half >= MAX_ROI_HALF_MM or image.shape == volume.array.shape
         smooth = ndimage.gaussian_filter(image.astype(np.float32),
                                          sigma=np.minimum(0.6 / _spacing_np(g), 1.0))
         median, spread = _seed_stats(smooth, sub, prompt)
@@ -674,24 +733,39 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             )
         seeds = [_index(sub, p) for p in prompt.seeds]
         negatives = [_index(sub, p) for p in prompt.negative]
-        region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, nodal)
-        if region.sum() < 3:
-            raise _not_separable(prompt, f" (median {median:.0f} HU, nothing similar around "
-                                         "the point)")
+        region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, half, nodal,
+                                  kept)
+        ray_centre = grow_info.pop("centre", None)
         low, high = grow_info["band_low_hu"], grow_info["band_high_hu"]
         bound = low if median - low <= high - median else high
-        if abs(median - bound) < SEED_SPLIT * spread:  # the boundary runs through the seed
-            raise _not_separable(prompt, f" (median {median:.0f} HU: the clearest boundary "
-                                         f"around it, at {bound:.0f} HU, splits the tissue "
-                                         "at the point itself)")
+        refusal = None
+        if region.sum() < 3:
+            refusal = f" (median {median:.0f} HU, nothing similar around the point)"
+        elif abs(median - bound) < SEED_SPLIT * spread:  # the boundary runs through the seed
+            refusal = (f" (median {median:.0f} HU: the clearest boundary around it, at "
+                       f"{bound:.0f} HU, splits the tissue at the point itself)")
+        if refusal is not None:  # the rays may not have left a large lesion yet: one
+            # larger box (60 mm), where a 12 cm lesion clicked at its centre has an edge
+            if refused is None and not last and _tissue_runs_on(smooth, seeds, median, spread,
+                                                                lo, volume.array.shape):
+                refused = refusal
+                half = min(half * 1.7, MAX_ROI_HALF_MM)
+                continue
+            raise _not_separable(prompt, refused or refusal)
         lesion, sep = _separate(region, sub, seeds, negatives, nodal)
-        if not (_touches_border(lesion, lesion.shape, volume.array.shape, lo)
-                and half < MAX_ROI_HALF_MM):
+        if last or not _touches_border(lesion, lesion.shape, volume.array.shape, lo):
             break
-        half = min(half * 1.7, MAX_ROI_HALF_MM)
+        half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
+        # band in a larger one (a low-contrast or ground-glass region is made afresh)
+        plain = not {"low_contrast", "ground_glass"} & grow_info.keys()
+        kept = ((low, high), ray_centre) if plain else None
     if _touches_border(lesion, lesion.shape, volume.array.shape, lo):
-        raise _not_separable(prompt, f": the region reaches {MAX_ROI_HALF_MM:.0f} mm from the "
-                                     "point (it is not a bounded lesion)")
+        raise _not_separable(prompt, refused or f": the region reaches {MAX_ROI_HALF_MM:.0f} "
+                                                "mm from the point (it is not a bounded lesion)")
+    if _touches_side(lesion, lo, volume.array.shape):
+        raise _not_separable(prompt, refused or ": the region runs out of the image's field "
+                                                "of view (it is not a bounded lesion, or not "
+                                                "one that can be measured)")
     mask = Volume(lesion.astype(np.uint8), sub, volume.info)
     measurement = measure_mask(mask, nodal=nodal)
     details = {

@@ -80,6 +80,55 @@ def test_line_prompt(phantom):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
 
 
+def _liver_lesion(diameter_mm: float, lesion_hu: float, size=(300, 300, 70)):
+    """A liver (100 HU) in fat with one ellipsoidal lesion (axes 1 : 0.8 : 0.9) of
+    ``diameter_mm`` at (120, 120, 87.5) mm; 0.8 x 0.8 x 2.5 mm voxels, noise SD 15 HU."""
+    spacing = np.array([0.8, 0.8, 2.5])
+    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
+    k, j, i = np.indices(tuple(reversed(size)))
+    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
+    hu = np.full(x.shape, -100.0)
+    hu[((x - 120) / 110) ** 2 + ((y - 120) / 100) ** 2 + ((z - 87) / 80) ** 2 <= 1] = 100.0
+    axes = diameter_mm / 2 * np.array([1.0, 0.8, 0.9])
+    lesion = (((x - 120) / axes[0]) ** 2 + ((y - 120) / axes[1]) ** 2
+              + ((z - 87) / axes[2]) ** 2 <= 1)
+    hu[lesion] = lesion_hu
+    hu = ndimage.gaussian_filter(hu, sigma=0.7 / spacing[::-1])
+    hu += np.random.default_rng(1).normal(0, 15, hu.shape)
+    return Volume(hu.astype(np.float32), g), Volume(lesion.astype(np.uint8), g), axes
+
+
+@pytest.mark.parametrize(("diameter", "lesion_hu", "offset"), [
+    (100.0, 45.0, 0.0),  # its centre is 50 mm from its edge: more than the first box holds
+    (100.0, 140.0, 1 / 3),  # it outgrows two boxes; the organ's edge with fat is sharper
+    (60.0, 45.0, 1 / 3),  # darker than the organ: its band is open below, yet no lung
+])
+def test_large_liver_lesions_from_a_click(diameter, lesion_hu, offset):
+    """Lesions up to 10 cm from one click, at their centre or a third of the way out:
+    the clicked tissue reaching the first box's side gets a larger box, a lesion that
+    outgrows its box keeps its band and centre in the next one, and the watershed does
+    not cut an ellipsoid in half at its two equal distance-map tops."""
+    image, truth, axes = _liver_lesion(diameter, lesion_hu)
+    click = (120.0 + axes[0] * offset, 120.0 - axes[1] * offset * 0.75,
+             87.5 + axes[2] * offset * 0.75)
+    res = segment(image, PointPrompt(click))
+    ref = measure_mask(truth)
+    assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.02, (
+        res.measurement.long_axis_mm, ref.long_axis_mm, res.details)
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.95
+
+
+def test_watershed_markers_join_equal_tops_of_one_dome():
+    from imaging.segment.region_grow import _markers
+
+    x = np.arange(60.0)
+    one = np.interp(x, [0, 20, 30, 40, 59], [0, 10, 9, 10, 0])  # equal tops, saddle 9
+    two = np.interp(x, [0, 20, 30, 40, 59], [0, 10, 5, 10, 0])  # equal tops, saddle 5
+    for profile, n in ((one, 1), (two, 2)):
+        dist = np.tile(profile, (3, 3, 1))
+        assert _markers(dist, 2.0)[1] == n, profile
+
+
 def test_bad_prompts(phantom):
     image, _, _ = phantom
     with pytest.raises(PromptError, match="outside the image"):
