@@ -23,36 +23,39 @@ are handled):
    sphere) sample the image from the prompt outwards. Otsu's threshold on
    those samples separates the lesion's side from what differs most (lung,
    air); up to two further Otsu levels on the seed's side (kept when the
-   classes are >= 80 HU apart) separate ground glass from lung or a mass
-   from fat. Each band is a candidate: the component connected to the seed
-   within the band, clamped to a star shape (each direction at most 1.3 x
-   the median edge distance along the rays; 2 x for a click on a mass in
-   soft tissue, where an elongated or lobulated lesion would lose its poles
-   and leaks are broad contacts for step 4, not the lung's vessels), cast
-   again from the region's deepest point near the click (at least one slice
-   away may be reached). The candidate with the strongest mean in-plane
-   gradient on its boundary wins (in-plane: across thick slices a
-   partial-volume step would look like an edge). One whose rays find no
+   classes are >= 40 HU apart) separate ground glass from lung, a mass from
+   fat or a lesion from its organ. The same is done on the samples within
+   half and a quarter of the rays' reach (a 10 mm lesion is a few samples of
+   each ray, which the organ's split from fat outweighs), where the first
+   split must be distinct too. Each band is a candidate: the component
+   connected to the seed within the band, clamped to a star shape (each
+   direction at most 1.3 x the median edge distance along the rays; 2 x for a
+   click on a mass in soft tissue, where an elongated or lobulated lesion
+   would lose its poles and leaks are broad contacts for step 4, not the
+   lung's vessels), cast again from the region's deepest point near the click
+   (at least one slice away may be reached). The candidate with the strongest
+   mean in-plane gradient on its boundary wins (in-plane: across thick slices
+   a partial-volume step would look like an edge). One whose rays find no
    edge counts as a leak, and so does a band whose seed side reaches down
    into aerated lung and whose region holds it (that is the lung; a lesion
    darker than its organ has a band open below too); with a drawn line, the
    candidate whose chord matches the drawn length wins. A click is refused
    when the winner's bound lies within 0.3 robust SDs of the seed's median:
    that boundary runs through the clicked tissue itself, as in a mass without
-   contrast.
-   When every band leaks, or the best one finds its edge only far out (past
-   3/4 of the rays' reach) along most rays (a lesion that differs little
-   from its surroundings, such as a thyroid mass between muscle and gland, or
-   a hypodense pancreatic lesion), a low-contrast candidate competes. A scout
-   pass on the image smoothed more (1.5 mm, so the noise SD falls about
-   threefold) stops each ray where the HU leave the seed's median +- 3 SDs;
-   the lesion's median and SD are then measured over the whole scout, and
-   when that band stays clear of what surrounds the scout (by 4 SDs) the pass
-   is repeated on the lightly smoothed image (finer edges, a textured
-   lesion's real spread). Last, the ring of voxels around it that are nearer
-   the lesion's HU than what lies beyond them is added (the band stops short
-   of a blurred edge's half-way point). It replaces the band when its edge
-   is stronger (with a drawn line: when its chord is nearer the line's length).
+   contrast. When every band leaks, or the best one finds its edge only far
+   out (past 3/4 of the rays' reach) along most rays (a lesion that differs
+   little from its surroundings, such as a thyroid mass between muscle and
+   gland, or a hypodense pancreatic lesion), a low-contrast candidate
+   competes. A scout pass on the image smoothed more (1.5 mm, so the noise SD
+   falls about threefold) stops each ray where the HU leave the seed's median
+   +- 3 SDs (and is cast again from its deepest point, as a band is); the
+   lesion's median and SD are then measured over the whole scout, and when
+   that band stays clear of what surrounds the scout (by 4 SDs) the pass is
+   repeated on the lightly smoothed image (finer edges, a textured lesion's
+   real spread). Last, the ring of voxels around it that are nearer the
+   lesion's HU than what lies beyond them is added (the band stops short of a
+   blurred edge's half-way point). It replaces the band when its edge is
+   stronger (with a drawn line: when its chord is nearer the line's length).
    A seed of ground-glass density (-780 to -450 HU) also gets a ground-glass
    candidate: lung shows through such a lesion, so no band around its median
    holds it; on the image smoothed 2 mm its edge is half-way between its
@@ -196,7 +199,7 @@ def _directions(n: int = 200) -> np.ndarray:
 
 
 DIRECTIONS = _directions()
-SPLIT_MIN_HU = 80.0  # two classes closer than this are one tissue
+SPLIT_MIN_HU = 40.0  # two classes closer than this are one tissue
 FAR_FROM_SEED_HU = 400.0
 RAY_STEP_MM = 0.5
 NODE_ABOVE_HU = 75.0  # a node's enhancing rim lies within this above its core; vessels not
@@ -229,14 +232,17 @@ def _rays(image: np.ndarray, g: Geometry, centre_lps: np.ndarray, reach_mm: floa
     return t, values.reshape(len(DIRECTIONS), len(t))
 
 
-def _bands(values: np.ndarray, median: float) -> list[tuple[float, float]]:
+def _bands(values: np.ndarray, median: float, strict: bool = False
+           ) -> list[tuple[float, float]]:
     """Candidate HU bands of the lesion from the ray samples: Otsu, then Otsu again.
 
     The first two-class split separates the lesion's side from what differs most
-    (aerated lung, air). A second split of the seed's side, kept when its classes
-    are distinct (means > 120 HU apart, each >= 15% of the samples), is a second
-    candidate: it separates ground glass from lung, or a mass from fat. Which
-    candidate is the lesion is decided by the edge strength along its boundary.
+    (aerated lung, air). Up to two further splits of the seed's side, kept when their
+    classes are distinct (means >= SPLIT_MIN_HU apart, each >= 10% of the samples),
+    are further candidates: they separate ground glass from lung, a mass from fat, or
+    a lesion from its organ. ``strict``: the first split must be distinct too (samples
+    near the prompt may all be the lesion's). Which candidate is the lesion is decided
+    by the edge strength along its boundary.
     """
     from skimage.filters import threshold_otsu
 
@@ -251,14 +257,28 @@ def _bands(values: np.ndarray, median: float) -> list[tuple[float, float]]:
             break
         cut = float(threshold_otsu(part))
         below, above = part[part < cut], part[part >= cut]
-        if out and (min(below.size, above.size) < 0.1 * part.size
-                    or above.mean() - below.mean() < SPLIT_MIN_HU):
+        if (out or strict) and (min(below.size, above.size) < 0.1 * part.size
+                                or above.mean() - below.mean() < SPLIT_MIN_HU):
             break
         if median >= cut:
             lo = cut
         else:
             hi = cut
         out.append((lo, hi))
+    return out
+
+
+def _candidate_bands(t: np.ndarray, profiles: np.ndarray, median: float
+                     ) -> list[tuple[float, float]]:
+    """The bands of all the rays' samples, then of those within half and a quarter of
+    their reach: a small lesion in a large organ is a few samples of each ray, which
+    the organ's own split (from fat) outweighs."""
+    out: list[tuple[float, float]] = []
+    for part in (1.0, 0.5, 0.25):
+        near = profiles[:, t <= part * t[-1]]
+        for band in _bands(near[np.isfinite(near)], median, strict=part < 1.0):
+            if not any(np.allclose(band, b, atol=10.0) for b in out):
+                out.append(band)
     return out or [(-np.inf, np.inf)]
 
 
@@ -376,9 +396,9 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     reach = 1.6 * expected if expected else CLICK_REACH * roi_half_mm
     gradient = _inplane_gradient(image, g)
     start = kept[1] if kept else np.asarray(prompt.point, dtype=float)
-    t, profiles = _rays(image, g, start, reach)
+    rays = t, profiles = _rays(image, g, start, reach)
     best: tuple[float, np.ndarray, dict[str, Any]] | None = None
-    bands = [kept[0]] if kept else _bands(profiles[np.isfinite(profiles)], median)
+    bands = [kept[0]] if kept else _candidate_bands(t, profiles, median)
     if nodal:  # a node stands in fat (a band holding fat is not the node), and what is
         # far brighter than its core is a vessel
         bands = [(lo, min(hi, median + NODE_ABOVE_HU)) for lo, hi in bands
@@ -389,22 +409,10 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     in_lung = float(np.nanpercentile(profiles, 10)) < AIR_HU
     star = (STAR_FACTOR if in_lung or nodal or isinstance(prompt, LinePrompt)
             else STAR_FACTOR_SOFT)
-    for band in bands:
-        centre = cast_from = start
-        region = np.zeros(image.shape, bool)
-        r_med = 0.0
-        for n in range(2):  # from the click, then again from the region's deepest point
-            if n:
-                cast_from = centre
-                t, profiles = _rays(image, g, centre, reach)
-            radii = _edge_distances(t, profiles, band)
-            r_med = float(np.median(radii))
-            if expected:
-                r_med = max(r_med, expected / 2)
-            region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star)
-            if region.sum() < 3:
-                break
-            centre = _deepest_near(region, g, centre, 0.6 * r_med)
+    for band in bands:  # a later band's first edge distances come from the rays cast at
+        # the previous band's deepest point (within the lesion), clamped around the start
+        region, r_med, cast_from, rays = _cast(image, g, seeds, band, start, rays, reach,
+                                               expected, nodal, star)
         if region.sum() < 3:
             score = -np.inf
         elif band[0] < AIR_HU < median and np.mean(image[region] < AIR_HU) > 0.05:
@@ -493,7 +501,7 @@ def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarr
     if lesion - lung < SPLIT_MIN_HU:
         return None
     found = _band_pass(smooth, g, seeds, prompt, reach, (0.5 * (lesion + lung), np.inf),
-                       False, rays)
+                       False, rays, recast=False)  # from its deepest point, a solid part
     if found is None:
         return None
     region, info = found
@@ -512,21 +520,48 @@ def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], pro
 
 def _band_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
                reach: float, band: tuple[float, float], nodal: bool,
-               rays: tuple[np.ndarray, np.ndarray] | None = None
+               rays: tuple[np.ndarray, np.ndarray] | None = None, recast: bool = True
                ) -> tuple[np.ndarray, dict[str, float]] | None:
-    """One fixed band cast from the prompt (``rays``: its profiles, when already cast):
-    the band's region, or None when the rays find no edge within reach along most
-    directions (a leak) or the region is empty."""
-    t, profiles = rays or _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
-    radii = _edge_distances(t, profiles, band)
-    r_med = float(np.median(radii))
-    if r_med >= 0.9 * reach:
+    """One fixed band cast from the prompt (``rays``: its profiles, when already cast)
+    and, with ``recast``, again from the region's deepest point: the band's region, or
+    None when the rays find no edge within reach along most directions (a leak) or the
+    region is empty."""
+    start = np.asarray(prompt.point, dtype=float)
+    rays = rays or _rays(image, g, start, reach)
+    if np.median(_edge_distances(*rays, band)) >= 0.9 * reach:
         return None
-    region = _band_region(image, g, seeds, band, np.asarray(prompt.point, dtype=float),
-                          radii, r_med, nodal)
+    region, r_med, _, _ = _cast(image, g, seeds, band, start, rays, reach,
+                                prompt.expected_diameter_mm, nodal, passes=2 if recast else 1)
     if region.sum() < 3:
         return None
     return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med}
+
+
+def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[float, float],
+          start: np.ndarray, rays: tuple[np.ndarray, np.ndarray], reach: float,
+          expected: float | None, nodal: bool, star: float = STAR_FACTOR, passes: int = 2
+          ) -> tuple[np.ndarray, float, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The band's star-clamped region cast from ``start`` (``rays``: the profiles used for
+    its first edge distances), then cast again from the region's deepest point near it
+    (an off-centre click would clamp the far side): the region, its median edge distance,
+    the point cast from last and the profiles from there."""
+    t, profiles = rays
+    centre = cast_from = start
+    region = np.zeros(image.shape, bool)
+    r_med = 0.0
+    for n in range(passes):
+        if n:
+            cast_from = centre
+            t, profiles = _rays(image, g, centre, reach)
+        radii = _edge_distances(t, profiles, band)
+        r_med = float(np.median(radii))
+        if expected:
+            r_med = max(r_med, expected / 2)
+        region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star)
+        if region.sum() < 3:
+            break
+        centre = _deepest_near(region, g, centre, 0.6 * r_med)
+    return region, r_med, cast_from, (t, profiles)
 
 
 def _edge_voxels(region: np.ndarray, smooth: np.ndarray, median: float) -> np.ndarray:

@@ -80,42 +80,52 @@ def test_line_prompt(phantom):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
 
 
-def _liver_lesion(diameter_mm: float, lesion_hu: float, size=(300, 300, 70)):
+def _liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5):
     """A liver (100 HU) in fat with one ellipsoidal lesion (axes 1 : 0.8 : 0.9) of
-    ``diameter_mm`` at (120, 120, 87.5) mm; 0.8 x 0.8 x 2.5 mm voxels, noise SD 15 HU."""
-    spacing = np.array([0.8, 0.8, 2.5])
+    ``diameter_mm`` at its centre; 0.8 mm pixels, noise SD 15 HU."""
+    spacing = np.array([0.8, 0.8, thickness_mm])
+    extent = np.array([240.0, 240.0, 175.0]) if diameter_mm > 40 else np.array([120.0, 120, 80])
+    size = tuple(int(n) for n in extent / spacing)
     g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
     k, j, i = np.indices(tuple(reversed(size)))
     x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
+    c = extent / 2
     hu = np.full(x.shape, -100.0)
-    hu[((x - 120) / 110) ** 2 + ((y - 120) / 100) ** 2 + ((z - 87) / 80) ** 2 <= 1] = 100.0
+    hu[((x - c[0]) / (c[0] - 10)) ** 2 + ((y - c[1]) / (c[1] - 15)) ** 2
+       + ((z - c[2]) / (c[2] - 8)) ** 2 <= 1] = 100.0
     axes = diameter_mm / 2 * np.array([1.0, 0.8, 0.9])
-    lesion = (((x - 120) / axes[0]) ** 2 + ((y - 120) / axes[1]) ** 2
-              + ((z - 87) / axes[2]) ** 2 <= 1)
+    lesion = (((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
+              + ((z - c[2]) / axes[2]) ** 2 <= 1)
     hu[lesion] = lesion_hu
-    hu = ndimage.gaussian_filter(hu, sigma=0.7 / spacing[::-1])
+    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.7, thickness_mm / 2), 0.7, 0.7])
+                                 / spacing[::-1])
     hu += np.random.default_rng(1).normal(0, 15, hu.shape)
-    return Volume(hu.astype(np.float32), g), Volume(lesion.astype(np.uint8), g), axes
+    return Volume(hu.astype(np.float32), g), Volume(lesion.astype(np.uint8), g), c, axes
 
 
-@pytest.mark.parametrize(("diameter", "lesion_hu", "offset"), [
-    (100.0, 45.0, 0.0),  # its centre is 50 mm from its edge: more than the first box holds
-    (100.0, 140.0, 1 / 3),  # it outgrows two boxes; the organ's edge with fat is sharper
-    (60.0, 45.0, 1 / 3),  # darker than the organ: its band is open below, yet no lung
+@pytest.mark.parametrize(("diameter", "lesion_hu", "offset", "thickness"), [
+    (100.0, 45.0, 0.0, 2.5),  # its centre is 50 mm from its edge: more than the first box
+    (100.0, 140.0, 1 / 3, 2.5),  # it outgrows two boxes; the organ's edge with fat is sharper
+    (60.0, 45.0, 1 / 3, 2.5),  # darker than the organ: its band is open below, yet no lung
+    (35.0, 45.0, 0.4, 5.0),  # 55 HU darker: a band of its own, cast again from its centre
+    (20.0, 45.0, 0.4, 1.25),
+    (10.0, 45.0, 0.4, 1.25),  # a few samples of each ray: the band near the click
 ])
-def test_large_liver_lesions_from_a_click(diameter, lesion_hu, offset):
-    """Lesions up to 10 cm from one click, at their centre or a third of the way out:
-    the clicked tissue reaching the first box's side gets a larger box, a lesion that
-    outgrows its box keeps its band and centre in the next one, and the watershed does
-    not cut an ellipsoid in half at its two equal distance-map tops."""
-    image, truth, axes = _liver_lesion(diameter, lesion_hu)
-    click = (120.0 + axes[0] * offset, 120.0 - axes[1] * offset * 0.75,
-             87.5 + axes[2] * offset * 0.75)
-    res = segment(image, PointPrompt(click))
+def test_liver_lesions_from_a_click(diameter, lesion_hu, offset, thickness):
+    """Liver lesions of 10 mm to 10 cm from one click, at their centre or out towards
+    their edge (0.4 of each semi-axis in x, 0.3 in y and z). The clicked tissue reaching
+    the first box's side gets a larger box; a lesion that outgrows its box keeps its band
+    and centre in the next; the watershed does not cut an ellipsoid in half at its two
+    equal distance-map tops; a lesion 55 HU darker than its organ has a band of its own
+    (found among the samples near the click when it is small) and is cast again from its
+    centre, so an off-centre click does not clamp its far side."""
+    image, truth, centre, axes = _liver_lesion(diameter, lesion_hu, thickness)
+    click = centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
+    res = segment(image, PointPrompt(tuple(click)))
     ref = measure_mask(truth)
-    assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.02, (
+    assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.05, (
         res.measurement.long_axis_mm, ref.long_axis_mm, res.details)
-    assert dice(res.full_mask(image.geometry), truth.array) >= 0.95
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.9
 
 
 def test_watershed_markers_join_equal_tops_of_one_dome():
