@@ -153,7 +153,10 @@ def _index(g: Geometry, point) -> np.ndarray:
     return np.array([k, j, i])
 
 
-def _crop(volume: Volume, centre: np.ndarray, half_mm: float) -> tuple[np.ndarray, Geometry]:
+def _crop(volume: Volume, centre: np.ndarray, half_mm: float
+          ) -> tuple[np.ndarray, Geometry, np.ndarray]:
+    """The box of ``half_mm`` around voxel ``centre``: its array, its geometry and the
+    index (k, j, i) of its first voxel in the image."""
     g = volume.geometry
     half = np.ceil(half_mm / _spacing_np(g)).astype(int)
     shape = np.array(volume.array.shape)
@@ -161,7 +164,7 @@ def _crop(volume: Volume, centre: np.ndarray, half_mm: float) -> tuple[np.ndarra
     hi = np.clip(centre + half + 1, 1, shape)
     sub = volume.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     origin = g.index_to_lps([lo[2], lo[1], lo[0]])
-    return sub, g.with_(size=(sub.shape[2], sub.shape[1], sub.shape[0]), origin=origin)
+    return sub, g.with_(size=(sub.shape[2], sub.shape[1], sub.shape[0]), origin=origin), lo
 
 
 def _component(mask: np.ndarray, seeds: list[np.ndarray]) -> np.ndarray:
@@ -693,25 +696,23 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
     return filled
 
 
-def _touches_border(mask: np.ndarray, roi_shape: tuple[int, ...], full_shape, lo) -> bool:
-    """True when the mask reaches a side of the ROI that is not the image's own edge."""
-    for axis in range(3):
-        first = np.take(mask, 0, axis=axis).any()
-        last = np.take(mask, -1, axis=axis).any()
-        if first and lo[axis] > 0:
-            return True
-        if last and lo[axis] + roi_shape[axis] < full_shape[axis]:
-            return True
-    return False
-
-
-def _touches_side(mask: np.ndarray, lo: np.ndarray, full_shape: tuple[int, ...]) -> bool:
-    """True when the mask (an ROI at ``lo``) reaches a side of the image within the axial
-    plane: its field of view cuts it (above and below, the scan's range may)."""
+def _sides_reached(mask: np.ndarray, lo: np.ndarray, full_shape: tuple[int, ...]
+                   ) -> list[tuple[int, bool]]:
+    """The sides of an ROI (its first voxel at ``lo`` in the image) that ``mask`` reaches:
+    (axis, whether that side is the image's own edge) for each."""
     hi = lo + np.array(mask.shape)
-    return any((lo[axis] == 0 and np.take(mask, 0, axis=axis).any())
-               or (hi[axis] == full_shape[axis] and np.take(mask, -1, axis=axis).any())
-               for axis in (1, 2))
+    sides = []
+    for axis in range(3):
+        if np.take(mask, 0, axis=axis).any():
+            sides.append((axis, bool(lo[axis] == 0)))
+        if np.take(mask, -1, axis=axis).any():
+            sides.append((axis, bool(hi[axis] == full_shape[axis])))
+    return sides
+
+
+def _touches_border(mask: np.ndarray, lo: np.ndarray, full_shape: tuple[int, ...]) -> bool:
+    """True when the mask reaches a side of the ROI that is not the image's own edge."""
+    return any(not edge for _, edge in _sides_reached(mask, lo, full_shape))
 
 
 def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, spread: float,
@@ -721,7 +722,7 @@ def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, 
     rays never left it (a 10 cm liver lesion clicked at its centre)."""
     tol = 3.0 * max(spread, 8.0)
     tissue = _component(np.abs(smooth - median) <= tol, seeds)
-    return _touches_border(tissue, tissue.shape, full_shape, lo)
+    return _touches_border(tissue, lo, full_shape)
 
 
 def _not_separable(prompt: Prompt, why: str) -> PromptError:
@@ -755,8 +756,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     kept = None
     refused = None  # the first box's refusal, when a larger box is tried for a large lesion
     while True:
-        image, sub = _crop(volume, centre, half)
-        lo = np.maximum(centre - np.ceil(half / _spacing_np(g)).astype(int), 0)
+        image, sub, lo = _crop(volume, centre, half)
         # a larger box is of no use once this one holds the whole image
         last = half >= MAX_ROI_HALF_MM or image.shape == volume.array.shape
         smooth = ndimage.gaussian_filter(image.astype(np.float32),
@@ -789,16 +789,18 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
                 continue
             raise _not_separable(prompt, refused or refusal)
         lesion, sep = _separate(region, sub, seeds, negatives, nodal)
-        if last or not _touches_border(lesion, lesion.shape, volume.array.shape, lo):
+        if last or not _touches_border(lesion, lo, volume.array.shape):
             break
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
         # band in a larger one (a low-contrast or ground-glass region is made afresh)
         plain = not {"low_contrast", "ground_glass"} & grow_info.keys()
         kept = ((low, high), ray_centre) if plain else None
-    if _touches_border(lesion, lesion.shape, volume.array.shape, lo):
+    sides = _sides_reached(lesion, lo, volume.array.shape)
+    if any(not edge for _, edge in sides):
         raise _not_separable(prompt, refused or f": the region reaches {MAX_ROI_HALF_MM:.0f} "
                                                 "mm from the point (it is not a bounded lesion)")
-    if _touches_side(lesion, lo, volume.array.shape):
+    if any(edge and axis > 0 for axis, edge in sides):  # in-plane: the field of view cuts it
+        # (above and below, the scan's range may)
         raise _not_separable(prompt, refused or ": the region runs out of the image's field "
                                                 "of view (it is not a bounded lesion, or not "
                                                 "one that can be measured)")
