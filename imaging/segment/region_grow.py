@@ -20,53 +20,55 @@ are handled):
    the central half of the drawn line). A prompt in air or aerated lung
    (below -780 HU) is refused.
 3. **The lesion's HU band, from rays**: 200 rays (evenly spread over the
-   sphere) sample the image from the prompt outwards. Otsu's threshold on
-   those samples separates the lesion's side from what differs most (lung,
-   air); up to two further Otsu levels on the seed's side (kept when the
-   classes are >= 40 HU apart) separate ground glass from lung, a mass from
-   fat or a lesion from its organ. The same is done on the samples within
-   half, a quarter and an eighth of the rays' reach (a 10 mm lesion is a few
-   samples of each ray, which the organ's split from fat outweighs), where the
-   first split must be distinct too; within a quarter and an eighth, classes
-   >= 25 HU apart are kept (a 6 mm lesion 40-55 HU from its organ, blurred,
-   has classes closer than its contrast). Each band is a candidate: the component
-   connected to the seed within the band, clamped to a star shape (each
-   direction at most 1.3 x the median edge distance along the rays; 2 x for a
-   click on a mass in soft tissue, where an elongated or lobulated lesion
-   would lose its poles and leaks are broad contacts for step 4, not the
-   lung's vessels), cast again from the region's deepest point near the click
-   (at least one slice away may be reached). The candidate with the strongest
-   mean in-plane gradient on its boundary wins (in-plane: across thick slices
-   a partial-volume step would look like an edge); of those within 10% of the
-   strongest, the one holding most (a blurred edge's gradient is flat about
-   its half-way point, where a band a little tighter, cutting inside the
-   lesion, may score a hair higher: a 7.8 mm nodule came out 6.3 mm). One
-   whose rays find no edge counts as a leak, and so does a band whose seed
-   side reaches down into aerated lung and whose region holds it (that is the lung; a lesion
-   darker than its organ has a band open below too); with a drawn line, the
-   candidate whose chord matches the drawn length wins. A click is refused
-   when the winner's bound lies within 0.3 robust SDs of the seed's median:
-   that boundary runs through the clicked tissue itself, as in a mass without
-   contrast. When every band leaks, or the best one finds its edge only far
+   sphere) sample the image from the prompt outwards. Otsu's threshold on those
+   samples separates the lesion's side from what differs most (lung, air); up
+   to two further Otsu levels on the seed's side (kept when the classes are >=
+   40 HU apart) separate ground glass from lung, a mass from fat or a lesion
+   from its organ. The same is done on the samples within half, a quarter and
+   an eighth of the rays' reach (a 10 mm lesion is a few samples of each ray,
+   which the organ's split from fat outweighs), where the first split must be
+   distinct too; within a quarter and an eighth, classes >= 25 HU apart are
+   kept (a 6 mm lesion 40-55 HU from its organ, blurred, has classes closer
+   than its contrast). Each band is a candidate: the component connected to the
+   seed within the band, clamped to a star shape (each direction at most 1.3 x
+   the median edge distance along the rays; 2 x for a click on a mass in soft
+   tissue, where an elongated or lobulated lesion would lose its poles and
+   leaks are broad contacts for step 4, not the lung's vessels), cast again
+   from the region's deepest point near the click (at least one slice away may
+   be reached). The candidate with the strongest mean in-plane gradient on its
+   boundary wins (in-plane: across thick slices a partial-volume step would
+   look like an edge); of those within 10% of the strongest, the one holding
+   most (a blurred edge's gradient is flat about its half-way point, where a
+   band a little tighter, cutting inside the lesion, may score a hair higher: a
+   7.8 mm nodule came out 6.3 mm). One whose rays find no edge counts as a
+   leak, and so does a band whose seed side reaches down into aerated lung and
+   whose region holds it (that is the lung; a lesion darker than its organ has
+   a band open below too); with a drawn line, the candidate whose chord matches
+   the drawn length wins. A click is refused when the winner's bound lies
+   within 0.3 robust SDs of the seed's median: that boundary runs through the
+   clicked tissue itself, as in a mass without contrast; unless the region
+   stands out from the ring around it by 2 robust SDs (a 6 mm lesion clicked
+   off-centre has half its organ in the seed's ball, which pulls the median to
+   the bound). When every band leaks, or the best one finds its edge only far
    out (past 3/4 of the rays' reach) along most rays (a lesion that differs
    little from its surroundings, such as a thyroid mass between muscle and
-   gland, or a hypodense pancreatic lesion), a low-contrast candidate
-   competes. A scout pass on the image smoothed more (1.5 mm, so the noise SD
-   falls about threefold) stops each ray where the HU leave the seed's median
-   +- 3 SDs (and is cast again from its deepest point, as a band is); the
-   lesion's median and SD are then measured over the whole scout, and when
-   that band stays clear of what surrounds the scout (by 4 SDs) the pass is
-   repeated on the lightly smoothed image (finer edges, a textured lesion's
-   real spread). Last, the ring of voxels around it that are nearer the
-   lesion's HU than what lies beyond them is added (the band stops short of a
-   blurred edge's half-way point). It replaces the band when its edge is
-   stronger (with a drawn line: when its chord is nearer the line's length).
-   A seed of ground-glass density (-780 to -450 HU) also gets a ground-glass
-   candidate: lung shows through such a lesion, so no band around its median
-   holds it; on the image smoothed 2 mm its edge lies 0.4 of the way from the
-   lung's HU (the rays' lowest decile) to its median, and the band ends at
-   -300 HU: solid tissue touching it is the chest wall (its vessels and a
-   solid part inside it are holes, filled in step 5).
+   gland, or a hypodense pancreatic lesion), a low-contrast candidate competes.
+   A scout pass on the image smoothed more (1.5 mm, so the noise SD falls about
+   threefold) stops each ray where the HU leave the seed's median +- 3 SDs (and
+   is cast again from its deepest point, as a band is); the lesion's median and
+   SD are then measured over the whole scout, and when that band stays clear of
+   what surrounds the scout (by 4 SDs) the pass is repeated on the lightly
+   smoothed image (finer edges, a textured lesion's real spread). Last, the
+   ring of voxels around it that are nearer the lesion's HU than what lies
+   beyond them is added (the band stops short of a blurred edge's half-way
+   point). It replaces the band when its edge is stronger (with a drawn line:
+   when its chord is nearer the line's length). A seed of ground-glass density
+   (-780 to -450 HU) also gets a ground-glass candidate: lung shows through
+   such a lesion, so no band around its median holds it; on the image smoothed
+   2 mm its edge lies 0.4 of the way from the lung's HU (the rays' lowest
+   decile) to its median, and the band ends at -300 HU: solid tissue touching
+   it is the chest wall (its vessels and a solid part inside it are holes,
+   filled in step 5).
    **Lymph nodes** (``nodal=True``) stand in fat: a band holding fat is not
    the node, the band ends 75 HU above the node's core (its enhancing rim is
    in, the vessel beside it is out), thin dark lines in a slice (a blurred
@@ -179,6 +181,12 @@ def _component(mask: np.ndarray, seeds: list[np.ndarray]) -> np.ndarray:
     return np.isin(labels, list(keep)) if keep else np.zeros_like(mask)
 
 
+def _robust(values: np.ndarray) -> tuple[float, float]:
+    """Median and robust SD (1.4826 x the median absolute deviation)."""
+    median = float(np.median(values))
+    return median, float(1.4826 * np.median(np.abs(values - median)))
+
+
 def _seed_stats(image: np.ndarray, g: Geometry, prompt: Prompt) -> tuple[float, float]:
     sp = _spacing_np(g)
     if isinstance(prompt, LinePrompt):
@@ -193,9 +201,7 @@ def _seed_stats(image: np.ndarray, g: Geometry, prompt: Prompt) -> tuple[float, 
                               lo[2] - c[2]:hi[2] - c[2]]
         ball = (zz * sp[0]) ** 2 + (yy * sp[1]) ** 2 + (xx * sp[2]) ** 2 <= 2.5**2
         values = block[ball]
-    median = float(np.median(values))
-    spread = float(1.4826 * np.median(np.abs(values - median)))
-    return median, spread
+    return _robust(values)
 
 
 def _directions(n: int = 200) -> np.ndarray:
@@ -226,6 +232,8 @@ STAR_FACTOR = 1.3  # no direction reaches further than this times the median edg
 STAR_FACTOR_SOFT = 2.0  # the same for a mass in soft tissue
 OPENING_MAX_MM = 4.5  # the largest ball of the opening that cuts attachments (at 2.5 mm
 # a 55 mm sarcoma kept a 5 mm wide tongue of the tissue beside it: +27% long axis)
+STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
+# lesion 2.4-2.6; a blob of noise in a sarcoma without contrast 1.2)
 SEED_SPLIT = 0.3  # a band bound nearer the seed's median than this times its spread
 # (robust sigma) splits the clicked tissue itself: no lesion boundary (a blob of noise in
 # a mass without contrast, 9 mm of a 90 mm sarcoma, had 0.11; real lesions 0.55 and up)
@@ -490,9 +498,7 @@ def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
         return None
     in_plane = np.ones((1, 3, 3), bool)
     interior = ndimage.binary_erosion(scout[0], structure=in_plane)
-    values = image[interior if interior.sum() >= 20 else scout[0]]
-    median = float(np.median(values))
-    spread = float(1.4826 * np.median(np.abs(values - median)))
+    median, spread = _robust(image[interior if interior.sum() >= 20 else scout[0]])
     shell = ndimage.binary_dilation(scout[0], structure=in_plane, iterations=2) & ~scout[0]
     around = float(np.median(image[shell])) if shell.any() else median
     found = None
@@ -748,6 +754,18 @@ def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, 
     return _touches_border(tissue, lo, full_shape)
 
 
+def _stands_out(image: np.ndarray, region: np.ndarray) -> bool:
+    """True when the region's median differs from that of the ring around it (two voxels
+    in-plane) by >= STANDS_OUT robust SDs of either: a lesion, whatever the seed's median
+    says (a 6 mm lesion clicked off-centre has half its organ in the seed's ball)."""
+    ring = ndimage.binary_dilation(region, structure=np.ones((1, 3, 3), bool),
+                                   iterations=2) & ~region
+    if not ring.any():
+        return False
+    (a, sa), (b, sb) = (_robust(image[m]) for m in (region, ring))
+    return abs(a - b) >= STANDS_OUT * max(sa, sb, 1.0)
+
+
 def _not_separable(prompt: Prompt, why: str) -> PromptError:
     point = tuple(round(v, 1) for v in prompt.point)
     return PromptError(f"no lesion can be separated at {point} mm{why}")
@@ -800,7 +818,8 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         refusal = None
         if region.sum() < 3:
             refusal = f" (median {median:.0f} HU, nothing similar around the point)"
-        elif abs(median - bound) < SEED_SPLIT * spread:  # the boundary runs through the seed
+        elif (abs(median - bound) < SEED_SPLIT * spread  # the boundary runs through the
+              and not _stands_out(smooth, region)):  # seed, and the region is no lesion
             refusal = (f" (median {median:.0f} HU: the clearest boundary around it, at "
                        f"{bound:.0f} HU, splits the tissue at the point itself)")
         if refusal is not None:  # the rays may not have left a large lesion yet: one
