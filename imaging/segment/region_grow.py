@@ -881,8 +881,10 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             # and fat: a nodule in lung (not a lesion darker than its organ: open below)
             and not {"low_contrast", "ground_glass"} & grow_info.keys()):
         # its spicules (not with a drawn line: the reader measured without them)
-        lesion = lesion | _spicules(lesion, (smooth >= low) & (smooth <= high), sub,
-                                    sep["radius_estimate_mm"])
+        spicules = _spicules(lesion, (smooth >= low) & (smooth <= high), sub,
+                             sep["radius_estimate_mm"])
+        sep["spicule_voxels"] = int(spicules.sum())
+        lesion = lesion | spicules
     sides = _sides_reached(lesion, lo, volume.array.shape)
     if any(not edge for _, edge in sides):
         raise _not_separable(prompt, refused or f": the region reaches {MAX_ROI_HALF_MM:.0f} "
