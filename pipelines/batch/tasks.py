@@ -96,6 +96,9 @@ def _load(tp: Timepoint, *, baseline: bool = False) -> Volume:
     return volume
 
 
+LONGER_THAN_DRAWN = 1.2  # a long axis past this times the drawn line is flagged for review
+
+
 def _measured(seg: Segmentation) -> dict[str, Any]:
     m = seg.measurement.to_dict()
     keep = ("long_axis_mm", "short_axis_mm", "recist_diameter_mm", "volume_ml", "voxels",
@@ -116,6 +119,11 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
         return record, None
     record.update(status="measured", **_measured(seg),
                   segmentation={k: v for k, v in seg.details.items() if k != "method"})
+    if p.end is not None and not p.nodal:  # the reader drew the longest diameter: a long
+        # axis well past it is a leak, or a line drawn short
+        drawn = float(np.linalg.norm(np.subtract(p.end, p.point)))
+        if seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * drawn:
+            record["review_flags"].append("longer_than_drawn")
     return record, seg
 
 

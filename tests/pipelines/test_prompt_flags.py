@@ -1,0 +1,43 @@
+"""Review flags on a baseline lesion measured from its prompt."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from imaging.geometry import Geometry
+from imaging.volume import Volume
+from pipelines.batch.prompts import LesionPrompt
+from pipelines.batch.tasks import _prompt_record
+
+
+def _nodule() -> Volume:
+    """Lung (-850 HU) with a 20 mm nodule (30 HU) centred at (35, 35, 30) mm."""
+    spacing = np.array([0.7, 0.7, 1.25])
+    size = (100, 100, 48)
+    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
+    k, j, i = np.indices(tuple(reversed(size)))
+    inside = ((i * 0.7 - 35) ** 2 + (j * 0.7 - 35) ** 2 + (k * 1.25 - 30) ** 2) <= 10.0**2
+    hu = ndimage.gaussian_filter(np.where(inside, 30.0, -850.0), 0.8 / spacing[::-1])
+    hu += np.random.default_rng(2).normal(0, 20, hu.shape)
+    return Volume(hu.astype(np.float32), g)
+
+
+def _row(end: tuple[float, float, float]) -> LesionPrompt:
+    return LesionPrompt(line=2, patient_id="P", lesion_id="T1", role="target", organ="lung",
+                        nodal=False, point=(2 * 35.0 - end[0], 35.0, 30.0), end=end)
+
+
+def test_a_line_drawn_short_is_flagged_and_a_true_one_is_not():
+    """The reader's line is the longest diameter: a 20 mm nodule measured from a line
+    drawn 12 mm across it gets ``longer_than_drawn`` (its long axis is 16 mm: the
+    candidate whose chord is nearest the line's length wins, yet it is no 12 mm lesion);
+    from its own 19.6 mm diameter not."""
+    volume = _nodule()
+    short, _ = _prompt_record(_row((41.0, 35.0, 30.0)), volume, "prompt")
+    assert short["status"] == "measured"
+    assert short["long_axis_mm"] > 1.2 * 12.0  # the chord nearest 12 mm is still past it
+    assert "longer_than_drawn" in short["review_flags"]
+    true, _ = _prompt_record(_row((44.8, 35.0, 30.0)), volume, "prompt")
+    assert abs(true["long_axis_mm"] - 20.0) <= 1.5
+    assert "longer_than_drawn" not in true["review_flags"]
