@@ -119,9 +119,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
         return record, None
     record.update(status="measured", **_measured(seg),
                   segmentation={k: v for k, v in seg.details.items() if k != "method"})
-    if p.end is not None and not p.nodal:  # the reader drew the longest diameter: a long
-        # axis well past it is a leak, or a line drawn short
-        drawn = float(np.linalg.norm(np.subtract(p.end, p.point)))
+    drawn = p.prompt().expected_diameter_mm
+    if drawn and not p.nodal:  # the reader drew the longest diameter: a long axis well
+        # past it is a leak, or a line drawn short
         if seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * drawn:
             record["review_flags"].append("longer_than_drawn")
     return record, seg
