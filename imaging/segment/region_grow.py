@@ -89,7 +89,11 @@ are handled):
    Negative clicks become competing markers; positive clicks are extra seeds.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
-   filled, and the one connected component holding the seed is kept. A lung
+   filled, and the one connected component holding the seed is kept. A
+   nodule in lung that lies on the pleura (the chest wall, the mediastinum or
+   the diaphragm: one tissue with it in its band) is cut at the pleural line:
+   a plane fitted to the surface, facing the lung, of the tissue around it,
+   when those points lie on one all around the nodule's foot. A lung
    nodule clicked (not drawn: a reader's line leaves them out) gets its
    spicules back: branches in its band, grown from it one voxel at a time,
    that end within 0.6 x its radius (a vessel runs on), are >= 4 voxels long
@@ -177,6 +181,13 @@ def _crop(volume: Volume, centre: np.ndarray, half_mm: float
     return sub, g.with_(size=(sub.shape[2], sub.shape[1], sub.shape[0]), origin=origin), lo
 
 
+def _points(mask: np.ndarray, g: Geometry, offset=(0, 0, 0)) -> np.ndarray:
+    """LPS points (n, 3) of a mask's voxels, in ``np.nonzero`` order; ``offset``: the
+    index (k, j, i) of the mask's first voxel in ``g``'s grid."""
+    k, j, i = np.nonzero(mask)
+    return g.index_to_lps(np.column_stack([i, j, k]).astype(float) + np.asarray(offset)[::-1])
+
+
 def _component(mask: np.ndarray, seeds: list[np.ndarray]) -> np.ndarray:
     labels, _ = ndimage.label(mask)
     keep = {int(labels[tuple(s)]) for s in seeds} - {0}
@@ -238,8 +249,12 @@ GROUND_GLASS_EDGE = 0.4  # its edge: this far from the lung's HU to the lesion's
 GROUND_GLASS_SOLID_HU = -300.0  # denser is solid tissue: the chest wall, not ground glass
 STAR_FACTOR = 1.3  # no direction reaches further than this times the median edge distance
 STAR_FACTOR_SOFT = 2.0  # the same for a mass in soft tissue
+OPENING_FACTOR = 0.25  # the opening's ball: this times the lesion's radius
 OPENING_MAX_MM = 4.5  # the largest ball of the opening that cuts attachments (at 2.5 mm
 # a 55 mm sarcoma kept a 5 mm wide tongue of the tissue beside it: +27% long axis)
+WALL_MIN_POINTS = 30  # surface points of the wall around a nodule for its plane
+WALL_SECTORS = 10  # of 12 sectors around the seed's foot on that plane holding its points
+WALL_INLIERS = 0.6  # share of them within two pixels of the plane: a wall, not vessels
 SPICULE_MIN_STEPS = 4  # a spicule is a branch at least this many voxels long
 STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
 # lesion 2.4-2.6; a blob of noise in a sarcoma without contrast 1.2)
@@ -463,7 +478,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             score = _edge_strength(region, gradient)
         info = {"band_low_hu": max(band[0], -2000.0), "band_high_hu": min(band[1], 5000.0),
                 "radius_median_mm": r_med, "edge_strength_hu_per_mm": score,
-                "centre": cast_from}
+                "centre": cast_from, "in_lung": float(in_lung)}
         candidates.append((score, region, info))
     best = max(candidates, key=lambda c: c[0])
     if best[0] > 0:  # edges about as strong (a line's scores, chord errors, are <= 0): the
@@ -631,7 +646,7 @@ def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm
     ``centre``: the lesion's own centre, not that of a structure it touches."""
     dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
     k, j, i = np.nonzero(dist)
-    pts = g.index_to_lps(np.column_stack([i, j, k]).astype(float))
+    pts = _points(dist, g)
     # at least one slice away: on 4-5 mm slices a click on the slice beside the centre
     # must be able to move to it
     near = np.linalg.norm(pts - centre, axis=1) <= max(radius_mm, 2.0,
@@ -647,7 +662,7 @@ def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray
     from scipy.spatial import cKDTree
 
     k, j, i = np.nonzero(region)
-    pts = g.index_to_lps(np.column_stack([i, j, k]).astype(float)) - centre
+    pts = _points(region, g) - centre
     dist = np.linalg.norm(pts, axis=1)
     unit = pts / np.maximum(dist, 1e-9)[:, None]
     _, nearest = cKDTree(DIRECTIONS).query(unit)
@@ -670,7 +685,7 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
         near[lo[0]:s[0] + int(3 / sp[0]) + 1, lo[1]:s[1] + int(3 / sp[1]) + 1,
              lo[2]:s[2] + int(3 / sp[2]) + 1] = True
     r_est = max(r_est, float(dist[near].max()))
-    r_open = float(np.clip(0.25 * r_est, 0.7, OPENING_MAX_MM))
+    r_open = float(np.clip(OPENING_FACTOR * r_est, 0.7, OPENING_MAX_MM))
     if nodal:  # at least one pixel: a node's fat plane, blurred, leaves one-pixel bridges
         r_open = max(r_open, 1.01 * float(min(sp[1:])))
     footprint = _ball(r_open, sp)
@@ -747,6 +762,68 @@ def _spicules(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
     keep = [k for k in range(1, n + 1) if k not in running and sizes[k] <= 0.1 * lesion.sum()
             and length[k] >= SPICULE_MIN_STEPS]
     return np.isin(labels, keep)
+
+
+def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
+              r_open: float, seeds: list[np.ndarray]) -> np.ndarray:
+    """A nodule on the pleura: the part of ``lesion`` beyond the wall's surface.
+
+    The nodule and the chest wall (or the mediastinum, the diaphragm) are one tissue in
+    its band, so nothing in the image separates them; the star-shaped clamp and the
+    watershed cut the wall in a dome that continues the nodule's curve (a nodule flat on
+    the wall: long axis +17%; LIDC-0001's line took in a piece of the diaphragm). A
+    reader measures to the pleural line: the surface, facing the lung, of the tissue
+    around the nodule (within its radius) that is not the nodule, thin pieces left out
+    (vessels, and the rim the opening shaved off the nodule: on 5 mm slices its pole
+    slices, an axial plane of their own). Those points are fitted with a plane (least
+    squares, twice refitted on the points within two pixels of it). It is the wall when
+    most of them lie on it, spread over a patch (not a vessel's line) all around the
+    seed's foot (not the plane of vessels crossing the nodule), with the seed at least
+    half the nodule's radius off it and the tissue on the far side only (a vessel's
+    axis has tissue on both). What of the lesion lies beyond it is cut, unless that is
+    over a third of it (the nodule is not on that wall)."""
+    none = np.zeros_like(lesion)
+    sp = _spacing_np(g)
+    px = float(sp[1:].max())
+    ball = _ball(max(r_open, 1.01 * float(sp.max())), sp)
+    # a box around the lesion: what the wall test looks at, and no more
+    k, j, i = np.nonzero(lesion)
+    margin = np.ceil((max(r_est, 3.0) + float(sp.max())) / sp).astype(int) + ball.shape
+    lo = np.maximum(np.array([k.min(), j.min(), i.min()]) - margin, 0)
+    hi = np.array([k.max(), j.max(), i.max()]) + margin + 1
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    nodule, tissue = lesion[box], inband[box]
+    near = ndimage.distance_transform_edt(~nodule, sampling=sp) <= max(r_est, 3.0)
+    lung = ndimage.binary_dilation(~tissue)
+    tissue = ndimage.binary_opening(tissue & ~nodule, structure=ball) & near
+    pts = _points(tissue & lung, g, lo)
+    if len(pts) < WALL_MIN_POINTS:
+        return none
+    on = np.ones(len(pts), bool)
+    for _ in range(3):
+        centre = pts[on].mean(axis=0)
+        normal = np.linalg.svd(pts[on] - centre, full_matrices=False)[2][-1]
+        on = np.abs((pts - centre) @ normal) <= 2.0 * px
+    flat = pts[on] - centre - np.outer((pts[on] - centre) @ normal, normal)
+    _, spread, axes = np.linalg.svd(flat, full_matrices=False)
+    seed = np.mean([g.index_to_lps(s[::-1].astype(float)) for s in seeds], axis=0)
+    seed_depth = float((seed - centre) @ normal)
+    foot = seed - centre - seed_depth * normal
+    angle = np.arctan2((flat - foot) @ axes[1], (flat - foot) @ axes[0])
+    sectors = np.unique(np.floor((angle + np.pi) / (np.pi / 6)).astype(int) % 12).size
+    if (on.mean() < WALL_INLIERS or on.sum() < WALL_MIN_POINTS
+            or spread[1] / np.sqrt(on.sum()) < 0.3 * r_est or sectors < WALL_SECTORS
+            or abs(seed_depth) < 0.5 * r_est):
+        return none
+    away = -np.sign(seed_depth) * normal  # from the seed towards the wall
+    if np.mean((_points(tissue, g, lo) - centre) @ away > -2.0 * px) < 0.9:
+        return none
+    k, j, i = np.nonzero(lesion)
+    beyond = (_points(lesion, g) - centre) @ away > 0.5 * px
+    if beyond.sum() > lesion.sum() / 3:
+        return none
+    none[k[beyond], j[beyond], i[beyond]] = True
+    return none
 
 
 def _markers(dist: np.ndarray, h: float) -> tuple[np.ndarray, int]:
@@ -880,6 +957,13 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
         # band in a larger one (a low-contrast or ground-glass region is made afresh)
         kept = ((low, high), ray_centre) if plain else None
+    if not nodal and plain and grow_info.get("in_lung") and low > AIR_HU:
+        # a nodule in lung: on the pleura, cut at the pleural line
+        wall = _wall_cut(lesion, smooth >= low, sub, sep["radius_estimate_mm"],
+                         sep["opening_radius_mm"], seeds)
+        if wall.any():
+            lesion = _component(lesion & ~wall, seeds)
+        sep["wall_voxels"] = int(wall.sum())
     if (not nodal and not negatives and not isinstance(prompt, LinePrompt)
             and plain and AIR_HU < low < 2 * FAT_HU):  # its band's low end lies between
         # aerated lung and fat: a nodule in lung (not a lesion darker than its organ)

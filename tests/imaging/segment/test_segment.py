@@ -167,6 +167,62 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
 
 
+def _lung_nodule(diameter_mm: float, thickness_mm: float, contact: str):
+    """Lung (-850 HU) with one slightly lobulated nodule (30 HU; axes 1 : 0.85 : 0.9) at
+    the centre, 0.7 mm pixels, noise SD 20 HU. ``contact``: "pleura", a chest wall
+    (40 HU) filling x beyond 0.8 of its radius, so it lies flat on the wall; "vessels",
+    two vessels (40 HU, 3.2 and 2.4 mm across) crossing it at right angles, nearly in
+    one plane."""
+    spacing = np.array([0.7, 0.7, thickness_mm])
+    extent = np.array([3 * diameter_mm + 40, 3 * diameter_mm + 40, 2.5 * diameter_mm + 30])
+    size = tuple(int(n) for n in extent / spacing)
+    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
+    k, j, i = np.indices(tuple(reversed(size)))
+    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
+    c, r = extent / 2, diameter_mm / 2
+    hu = np.full(x.shape, -850.0)
+    lobes = r * (1 + 0.08 * np.sin(3 * np.arctan2(y - c[1], x - c[0])))
+    nodule = (x - c[0]) ** 2 + ((y - c[1]) / 0.85) ** 2 + ((z - c[2]) / 0.9) ** 2 <= lobes**2
+    if contact == "pleura":
+        wall = x > c[0] + 0.8 * r
+        hu[wall] = 40.0
+        nodule &= ~wall
+    else:
+        hu[(x - c[0] - 0.3 * r) ** 2 + (z - c[2]) ** 2 <= 1.6**2] = 40.0
+        hu[(y - c[1] + 0.2 * r) ** 2 + (z - c[2] - 0.3 * r) ** 2 <= 1.2**2] = 40.0
+    hu[nodule] = 30.0
+    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.8, thickness_mm / 2), 0.8, 0.8])
+                                 / spacing[::-1])
+    hu += np.random.default_rng(3).normal(0, 20, hu.shape)
+    return Volume(hu.astype(np.float32), g), Volume(nodule.astype(np.uint8), g)
+
+
+@pytest.mark.parametrize(("diameter", "thickness"), [(20.0, 1.25), (30.0, 5.0)])
+def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thickness):
+    """A nodule flat on the chest wall, both of soft-tissue HU: nothing in the image
+    separates them, and the star-shaped clamp cut the wall in a dome continuing the
+    nodule's curve (long axis +17%, 3 mm of wall). It is now cut at the plane of the
+    wall's surface around it (the pleural line a reader measures to)."""
+    image, truth = _lung_nodule(diameter, thickness, "pleura")
+    res = segment(image, label_prompts(truth)["deepest"])
+    ref = measure_mask(truth)
+    assert res.details["wall_voxels"] > 0
+    assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.10, (
+        res.measurement.long_axis_mm, ref.long_axis_mm, res.details)
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.93  # 0.90-0.91 before
+
+
+def test_nodule_on_crossing_vessels_is_not_cut_at_their_plane():
+    """Two vessels crossing a 10 mm nodule lie nearly in one plane through its centre:
+    their surface points fit a plane, yet it is no wall (tissue on both sides, and the
+    seed on it). The nodule keeps both halves (a first version of the wall cut took
+    124 voxels of it: Dice 0.92 -> 0.75)."""
+    image, truth = _lung_nodule(10.0, 2.5, "vessels")
+    res = segment(image, label_prompts(truth)["deepest"])
+    assert res.details["wall_voxels"] == 0
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+
+
 def test_spiculated_nodule_keeps_its_spicules_not_its_vessel():
     """A 16 mm nodule in lung with three spicules (3 mm wide, ending 7.5 mm past its edge)
     and a vessel leaving it: from a click, the nodule with its spicules (the opening and
@@ -297,15 +353,19 @@ def test_real_spiculated_nodule_from_clicks(shared_data):
     """LIDC-IDRI-0001's 31 mm nodule: its readers drew a spicule 4-5 mm long, which holds
     the long axis. From every click, a long axis within 10% of theirs: the spicule, cut
     by the opening and the star-shaped clamp like a vessel stub, is grown back (-11 to
-    -16% before)."""
+    -16% before). From the drawn line (no spicules), within 6%."""
     image_path, label_path = REAL["lidc_idri_0001"]
     image = load_image(shared_data / image_path)
     label = read_image_file(shared_data / label_path)
     label = label.with_array((label.array > 0).astype(np.uint8))
-    rows = [r for r in evaluate("lidc_idri_0001", image, label) if r.prompt != "line"]
+    rows = evaluate("lidc_idri_0001", image, label)
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
     assert min(r.dice for r in rows) >= 0.88, [r.dice for r in rows]
+    # the nodule touches the diaphragm: from the drawn line, a piece of it was taken in
+    # (+8.8%) until the lesion was cut at the pleural line (-4.0%)
+    line = next(r for r in rows if r.prompt == "line")
+    assert abs(line.long_error_pct) <= 6.0, line
 
 
 @pytest.mark.shared_data
