@@ -765,7 +765,7 @@ def _spicules(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
 
 
 def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
-              r_open: float, seeds: list[np.ndarray]) -> np.ndarray:
+              r_open: float) -> np.ndarray:
     """A nodule on the pleura: the part of ``lesion`` beyond the wall's surface.
 
     The nodule and the chest wall (or the mediastinum, the diaphragm) are one tissue in
@@ -777,11 +777,12 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     (vessels, and the rim the opening shaved off the nodule: on 5 mm slices its pole
     slices, an axial plane of their own). Those points are fitted with a plane (least
     squares, twice refitted on the points within two pixels of it). It is the wall when
-    most of them lie on it, spread over a patch (not a vessel's line) all around the
-    seed's foot (not the plane of vessels crossing the nodule), with the seed at least
-    half the nodule's radius off it and the tissue on the far side only (a vessel's
-    axis has tissue on both). What of the lesion lies beyond it is cut, unless that is
-    over a third of it (the nodule is not on that wall)."""
+    most of them lie on it, the tissue lies on one side only (a vessel's axis has tissue
+    on both), the lesion lies on the other side (reaching beyond the plane by at most
+    half as far: vessels crossing the nodule in one plane are cut by it in halves), and
+    the points form a patch (not a vessel's line) all around the foot of the nodule's
+    middle. What of the lesion lies beyond the plane is cut, unless that is over a
+    third of it."""
     none = np.zeros_like(lesion)
     sp = _spacing_np(g)
     px = float(sp[1:].max())
@@ -804,24 +805,28 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
         centre = pts[on].mean(axis=0)
         normal = np.linalg.svd(pts[on] - centre, full_matrices=False)[2][-1]
         on = np.abs((pts - centre) @ normal) <= 2.0 * px
+    if on.mean() < WALL_INLIERS or on.sum() < WALL_MIN_POINTS:
+        return none
+    side = (_points(tissue, g, lo) - centre) @ normal
+    away = np.sign(np.mean(side)) * normal  # towards the wall: where the tissue lies
+    if np.mean(np.sign(np.mean(side)) * side > -2.0 * px) < 0.9:
+        return none  # tissue on both sides: a vessel's axis, not a wall
+    k, j, i = np.nonzero(lesion)
+    points = _points(lesion, g)
+    depth = (points - centre) @ away
+    if depth.max() > 0.5 * -depth.min():  # the lesion lies in the lung, not across it
+        return none
     flat = pts[on] - centre - np.outer((pts[on] - centre) @ normal, normal)
     _, spread, axes = np.linalg.svd(flat, full_matrices=False)
-    seed = np.mean([g.index_to_lps(s[::-1].astype(float)) for s in seeds], axis=0)
-    seed_depth = float((seed - centre) @ normal)
-    foot = seed - centre - seed_depth * normal
+    middle = points[depth < 0].mean(axis=0)
+    foot = middle - centre - ((middle - centre) @ normal) * normal
     angle = np.arctan2((flat - foot) @ axes[1], (flat - foot) @ axes[0])
     sectors = np.unique(np.floor((angle + np.pi) / (np.pi / 6)).astype(int) % 12).size
-    if (on.mean() < WALL_INLIERS or on.sum() < WALL_MIN_POINTS
-            or spread[1] / np.sqrt(on.sum()) < 0.3 * r_est or sectors < WALL_SECTORS
-            or abs(seed_depth) < 0.5 * r_est):
-        return none
-    away = -np.sign(seed_depth) * normal  # from the seed towards the wall
-    if np.mean((_points(tissue, g, lo) - centre) @ away > -2.0 * px) < 0.9:
-        return none
-    k, j, i = np.nonzero(lesion)
-    beyond = (_points(lesion, g) - centre) @ away > 0.5 * px
-    if beyond.sum() > lesion.sum() / 3:
-        return none
+    if spread[1] / np.sqrt(on.sum()) < 0.3 * r_est or sectors < WALL_SECTORS:
+        return none  # not a patch of surface all around the nodule's foot
+    beyond = depth > 0.5 * px
+    if beyond.sum() > lesion.sum() / 3:  # mostly beyond: the region is more wall than
+        return none  # nodule (LIDC-0002's ground glass from its line: Dice 0.61 -> 0.49)
     none[k[beyond], j[beyond], i[beyond]] = True
     return none
 
@@ -957,12 +962,14 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
         # band in a larger one (a low-contrast or ground-glass region is made afresh)
         kept = ((low, high), ray_centre) if plain else None
-    if not nodal and plain and grow_info.get("in_lung") and low > AIR_HU:
-        # a nodule in lung: on the pleura, cut at the pleural line
+    if not nodal and plain and grow_info.get("in_lung") and low > AIR_HU and high > 0.0:
+        # a nodule in lung, in a band holding soft tissue: on the pleura, cut at the
+        # pleural line (a band ending below soft tissue leaves the wall out itself)
         wall = _wall_cut(lesion, smooth >= low, sub, sep["radius_estimate_mm"],
-                         sep["opening_radius_mm"], seeds)
-        if wall.any():
-            lesion = _component(lesion & ~wall, seeds)
+                         sep["opening_radius_mm"])
+        if any(wall[tuple(s)] for s in seeds):  # a click beyond the pleural line: the
+            wall[:] = False  # reader's point is kept, and the lesion with it
+        lesion = _component(lesion & ~wall, seeds)
         sep["wall_voxels"] = int(wall.sum())
     if (not nodal and not negatives and not isinstance(prompt, LinePrompt)
             and plain and AIR_HU < low < 2 * FAT_HU):  # its band's low end lies between
