@@ -75,6 +75,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/measure_speed.py
 	$(PY) benchmarks/segment_speed.py
 	$(PY) benchmarks/segment_accuracy.py
+	$(PY) benchmarks/segment_sweep.py
 	$(PY) benchmarks/batch.py
 
 clean:

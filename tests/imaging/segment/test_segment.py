@@ -17,6 +17,7 @@ from imaging.io import load_image, read_image_file
 from imaging.measure import measure_mask
 from imaging.segment import LinePrompt, PointPrompt, segment
 from imaging.segment.evaluation import dice, evaluate, label_prompts
+from imaging.segment.phantoms import liver_lesion, lung_nodule
 from imaging.volume import Volume
 from pipelines.cli import main
 
@@ -80,29 +81,6 @@ def test_line_prompt(phantom):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
 
 
-def _liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5):
-    """A liver (100 HU) in fat with one ellipsoidal lesion (axes 1 : 0.8 : 0.9) of
-    ``diameter_mm`` at its centre; 0.8 mm pixels, noise SD 15 HU."""
-    spacing = np.array([0.8, 0.8, thickness_mm])
-    extent = np.array([240.0, 240.0, 175.0]) if diameter_mm > 40 else np.array([120.0, 120, 80])
-    size = tuple(int(n) for n in extent / spacing)
-    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
-    k, j, i = np.indices(tuple(reversed(size)))
-    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
-    c = extent / 2
-    hu = np.full(x.shape, -100.0)
-    hu[((x - c[0]) / (c[0] - 10)) ** 2 + ((y - c[1]) / (c[1] - 15)) ** 2
-       + ((z - c[2]) / (c[2] - 8)) ** 2 <= 1] = 100.0
-    axes = diameter_mm / 2 * np.array([1.0, 0.8, 0.9])
-    lesion = (((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
-              + ((z - c[2]) / axes[2]) ** 2 <= 1)
-    hu[lesion] = lesion_hu
-    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.7, thickness_mm / 2), 0.7, 0.7])
-                                 / spacing[::-1])
-    hu += np.random.default_rng(1).normal(0, 15, hu.shape)
-    return Volume(hu.astype(np.float32), g), Volume(lesion.astype(np.uint8), g), c, axes
-
-
 @pytest.mark.parametrize(("diameter", "lesion_hu", "offset", "thickness"), [
     (100.0, 45.0, 0.0, 2.5),  # its centre is 50 mm from its edge: more than the first box
     (100.0, 140.0, 1 / 3, 2.5),  # it outgrows two boxes; the organ's edge with fat is sharper
@@ -119,7 +97,7 @@ def test_liver_lesions_from_a_click(diameter, lesion_hu, offset, thickness):
     equal distance-map tops; a lesion 55 HU darker than its organ has a band of its own
     (found among the samples near the click when it is small) and is cast again from its
     centre, so an off-centre click does not clamp its far side."""
-    image, truth, centre, axes = _liver_lesion(diameter, lesion_hu, thickness)
+    image, truth, centre, axes = liver_lesion(diameter, lesion_hu, thickness)
     click = centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
     res = segment(image, PointPrompt(tuple(click)))
     ref = measure_mask(truth)
@@ -135,7 +113,7 @@ def test_small_bright_liver_lesion_on_thick_slices(diameter, offset):
     the liver's among the samples near the click are 21 HU apart. Split only from 25 HU,
     it had no band of its own: the low-contrast pass, its band holding the liver's HU,
     gave +32%, +85% and +241% (39.7 mm for the 12 mm lesion)."""
-    image, truth, centre, axes = _liver_lesion(diameter, 140.0, 5.0)
+    image, truth, centre, axes = liver_lesion(diameter, 140.0, 5.0)
     click = centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
     res = segment(image, PointPrompt(tuple(click)))
     ref = measure_mask(truth)
@@ -157,7 +135,7 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     liver and its median lies near the lesion's bound: the click was refused in the
     first box (the whole liver in the next) until a region that stands out from the
     ring around it counted as a lesion."""
-    image, truth, centre, axes = _liver_lesion(6.0, lesion_hu, thickness)
+    image, truth, centre, axes = liver_lesion(6.0, lesion_hu, thickness)
     click = centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
     res = segment(image, PointPrompt(tuple(click)))
     ref = measure_mask(truth)
@@ -167,43 +145,13 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
 
 
-def _lung_nodule(diameter_mm: float, thickness_mm: float, contact: str):
-    """Lung (-850 HU) with one slightly lobulated nodule (30 HU; axes 1 : 0.85 : 0.9) at
-    the centre, 0.7 mm pixels, noise SD 20 HU. ``contact``: "pleura", a chest wall
-    (40 HU) filling x beyond 0.8 of its radius, so it lies flat on the wall; "vessels",
-    two vessels (40 HU, 3.2 and 2.4 mm across) crossing it at right angles, nearly in
-    one plane."""
-    spacing = np.array([0.7, 0.7, thickness_mm])
-    extent = np.array([3 * diameter_mm + 40, 3 * diameter_mm + 40, 2.5 * diameter_mm + 30])
-    size = tuple(int(n) for n in extent / spacing)
-    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
-    k, j, i = np.indices(tuple(reversed(size)))
-    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
-    c, r = extent / 2, diameter_mm / 2
-    hu = np.full(x.shape, -850.0)
-    lobes = r * (1 + 0.08 * np.sin(3 * np.arctan2(y - c[1], x - c[0])))
-    nodule = (x - c[0]) ** 2 + ((y - c[1]) / 0.85) ** 2 + ((z - c[2]) / 0.9) ** 2 <= lobes**2
-    if contact == "pleura":
-        wall = x > c[0] + 0.8 * r
-        hu[wall] = 40.0
-        nodule &= ~wall
-    else:
-        hu[(x - c[0] - 0.3 * r) ** 2 + (z - c[2]) ** 2 <= 1.6**2] = 40.0
-        hu[(y - c[1] + 0.2 * r) ** 2 + (z - c[2] - 0.3 * r) ** 2 <= 1.2**2] = 40.0
-    hu[nodule] = 30.0
-    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.8, thickness_mm / 2), 0.8, 0.8])
-                                 / spacing[::-1])
-    hu += np.random.default_rng(3).normal(0, 20, hu.shape)
-    return Volume(hu.astype(np.float32), g), Volume(nodule.astype(np.uint8), g)
-
-
 @pytest.mark.parametrize(("diameter", "thickness"), [(20.0, 1.25), (30.0, 5.0)])
 def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thickness):
     """A nodule flat on the chest wall, both of soft-tissue HU: nothing in the image
     separates them, and the star-shaped clamp cut the wall in a dome continuing the
     nodule's curve (long axis +17%, 3 mm of wall). It is now cut at the plane of the
     wall's surface around it (the pleural line a reader measures to)."""
-    image, truth = _lung_nodule(diameter, thickness, "pleura")
+    image, truth = lung_nodule(diameter, thickness, "pleura")
     res = segment(image, label_prompts(truth)["deepest"])
     ref = measure_mask(truth)
     assert res.details["wall_voxels"] > 0
@@ -217,7 +165,7 @@ def test_nodule_on_crossing_vessels_is_not_cut_at_their_plane():
     their surface points fit a plane, yet it is no wall (tissue on both sides, and the
     seed on it). The nodule keeps both halves (a first version of the wall cut took
     124 voxels of it: Dice 0.92 -> 0.75)."""
-    image, truth = _lung_nodule(10.0, 2.5, "vessels")
+    image, truth = lung_nodule(10.0, 2.5, "vessels")
     res = segment(image, label_prompts(truth)["deepest"])
     assert res.details["wall_voxels"] == 0
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
