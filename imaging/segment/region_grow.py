@@ -253,7 +253,7 @@ OPENING_FACTOR = 0.25  # the opening's ball: this times the lesion's radius
 OPENING_MAX_MM = 4.5  # the largest ball of the opening that cuts attachments (at 2.5 mm
 # a 55 mm sarcoma kept a 5 mm wide tongue of the tissue beside it: +27% long axis)
 WALL_MIN_POINTS = 30  # surface points of the wall around a nodule for its plane
-WALL_SECTORS = 10  # of 12 sectors around the seed's foot on that plane holding its points
+WALL_SECTORS = 10  # of 12 sectors around the nodule's foot on that plane holding its points
 WALL_INLIERS = 0.6  # share of them within two pixels of the plane: a wall, not vessels
 SPICULE_MIN_STEPS = 4  # a spicule is a branch at least this many voxels long
 STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
@@ -781,9 +781,10 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     on both), the lesion lies on the other side (reaching beyond the plane by at most
     half as far: vessels crossing the nodule in one plane are cut by it in halves), and
     the points form a patch (not a vessel's line) all around the foot of the nodule's
-    middle. What of the lesion lies beyond the plane is cut, unless that is over a
-    third of it."""
-    none = np.zeros_like(lesion)
+    middle (the centre of its part on the lung's side). What of the lesion lies beyond
+    the plane is cut: after a click by the wall, the region grown may hold more wall
+    than nodule (10 mm nodules clicked there: +38% -> +21%)."""
+    cut = np.zeros_like(lesion)
     sp = _spacing_np(g)
     px = float(sp[1:].max())
     ball = _ball(max(r_open, 1.01 * float(sp.max())), sp)
@@ -799,23 +800,23 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     tissue = ndimage.binary_opening(tissue & ~nodule, structure=ball) & near
     pts = _points(tissue & lung, g, lo)
     if len(pts) < WALL_MIN_POINTS:
-        return none
+        return cut
     on = np.ones(len(pts), bool)
     for _ in range(3):
         centre = pts[on].mean(axis=0)
         normal = np.linalg.svd(pts[on] - centre, full_matrices=False)[2][-1]
         on = np.abs((pts - centre) @ normal) <= 2.0 * px
     if on.mean() < WALL_INLIERS or on.sum() < WALL_MIN_POINTS:
-        return none
+        return cut
     side = (_points(tissue, g, lo) - centre) @ normal
     away = np.sign(np.mean(side)) * normal  # towards the wall: where the tissue lies
     if np.mean(np.sign(np.mean(side)) * side > -2.0 * px) < 0.9:
-        return none  # tissue on both sides: a vessel's axis, not a wall
+        return cut  # tissue on both sides: a vessel's axis, not a wall
     k, j, i = np.nonzero(lesion)
     points = _points(lesion, g)
     depth = (points - centre) @ away
     if depth.max() > 0.5 * -depth.min():  # the lesion lies in the lung, not across it
-        return none
+        return cut
     flat = pts[on] - centre - np.outer((pts[on] - centre) @ normal, normal)
     _, spread, axes = np.linalg.svd(flat, full_matrices=False)
     middle = points[depth < 0].mean(axis=0)
@@ -823,12 +824,10 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     angle = np.arctan2((flat - foot) @ axes[1], (flat - foot) @ axes[0])
     sectors = np.unique(np.floor((angle + np.pi) / (np.pi / 6)).astype(int) % 12).size
     if spread[1] / np.sqrt(on.sum()) < 0.3 * r_est or sectors < WALL_SECTORS:
-        return none  # not a patch of surface all around the nodule's foot
+        return cut  # not a patch of surface all around the nodule's foot
     beyond = depth > 0.5 * px
-    if beyond.sum() > lesion.sum() / 3:  # mostly beyond: the region is more wall than
-        return none  # nodule (LIDC-0002's ground glass from its line: Dice 0.61 -> 0.49)
-    none[k[beyond], j[beyond], i[beyond]] = True
-    return none
+    cut[k[beyond], j[beyond], i[beyond]] = True
+    return cut
 
 
 def _markers(dist: np.ndarray, h: float) -> tuple[np.ndarray, int]:
