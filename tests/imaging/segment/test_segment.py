@@ -163,7 +163,7 @@ def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thicknes
 def test_nodule_on_crossing_vessels_is_not_cut_at_their_plane():
     """Two vessels crossing a 10 mm nodule lie nearly in one plane through its centre:
     their surface points fit a plane, yet it is no wall (tissue on both sides, and the
-    seed on it). The nodule keeps both halves (a first version of the wall cut took
+    nodule cut by it in halves). The nodule keeps both halves (a first version of the wall cut took
     124 voxels of it: Dice 0.92 -> 0.75)."""
     image, truth = lung_nodule(10.0, 2.5, "vessels")
     res = segment(image, label_prompts(truth)["deepest"])
