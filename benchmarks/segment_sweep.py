@@ -15,13 +15,11 @@ from __future__ import annotations
 import itertools
 import time
 
-import numpy as np
-
 from imaging.errors import PromptError
 from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import dice, label_prompts
-from imaging.segment.phantoms import liver_lesion, lung_nodule
+from imaging.segment.phantoms import liver_lesion, lung_nodule, off_centre
 
 
 def _run(image, truth, prompt) -> tuple[float, float] | None:
@@ -50,8 +48,8 @@ def main() -> None:
     for diameter, thickness, hu, offset in itertools.product(
             (6.0, 10.0, 20.0, 35.0), (0.6, 1.25, 5.0), (45.0, 140.0), (0.0, 0.4)):
         image, truth, centre, axes = liver_lesion(diameter, hu, thickness)
-        click = centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
-        text, bad = _cell("click", _run(image, truth, PointPrompt(tuple(click))))
+        click = PointPrompt(tuple(off_centre(centre, axes, offset)))
+        text, bad = _cell("click", _run(image, truth, click))
         kind = "darker " if hu < 100 else "brighter"
         print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {kind}  "
               f"off-centre {offset:.1f}  {text}")

@@ -12,7 +12,30 @@ from scipy import ndimage
 from ..geometry import Geometry
 from ..volume import Volume
 
-__all__ = ["liver_lesion", "lung_nodule"]
+__all__ = ["liver_lesion", "lung_nodule", "off_centre"]
+
+
+def _grid(extent: np.ndarray, spacing: np.ndarray):
+    """The geometry of a box of ``extent`` mm at ``spacing`` and each voxel's x, y, z."""
+    size = tuple(int(n) for n in extent / spacing)
+    k, j, i = np.indices(tuple(reversed(size)))
+    return (Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3)),
+            i * spacing[0], j * spacing[1], k * spacing[2])
+
+
+def _scanned(hu: np.ndarray, spacing: np.ndarray, blur_mm: float, noise: float, seed: int
+             ) -> np.ndarray:
+    """Blurred as a scanner would (across the slices at least half their thickness) and
+    given Gaussian noise of SD ``noise`` from ``seed``."""
+    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(blur_mm, spacing[2] / 2), blur_mm,
+                                                     blur_mm]) / spacing[::-1])
+    return (hu + np.random.default_rng(seed).normal(0, noise, hu.shape)).astype(np.float32)
+
+
+def off_centre(centre: np.ndarray, axes: np.ndarray, offset: float) -> np.ndarray:
+    """A point ``offset`` of the way from a lesion's centre to its edge along x (and
+    0.75 x that along -y and z): where a reader clicks off-centre."""
+    return centre + axes * np.array([offset, -0.75 * offset, 0.75 * offset])
 
 
 def liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5):
@@ -21,10 +44,7 @@ def liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5
     truth, the lesion's centre (LPS mm) and its semi-axes (mm)."""
     spacing = np.array([0.8, 0.8, thickness_mm])
     extent = np.array([240.0, 240.0, 175.0]) if diameter_mm > 40 else np.array([120.0, 120, 80])
-    size = tuple(int(n) for n in extent / spacing)
-    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
-    k, j, i = np.indices(tuple(reversed(size)))
-    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
+    g, x, y, z = _grid(extent, spacing)
     c = extent / 2
     hu = np.full(x.shape, -100.0)
     hu[((x - c[0]) / (c[0] - 10)) ** 2 + ((y - c[1]) / (c[1] - 15)) ** 2
@@ -33,10 +53,8 @@ def liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5
     lesion = (((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
               + ((z - c[2]) / axes[2]) ** 2 <= 1)
     hu[lesion] = lesion_hu
-    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.7, thickness_mm / 2), 0.7, 0.7])
-                                 / spacing[::-1])
-    hu += np.random.default_rng(1).normal(0, 15, hu.shape)
-    return Volume(hu.astype(np.float32), g), Volume(lesion.astype(np.uint8), g), c, axes
+    return Volume(_scanned(hu, spacing, 0.7, 15.0, 1), g), Volume(lesion.astype(np.uint8), g), \
+        c, axes
 
 
 def lung_nodule(diameter_mm: float, thickness_mm: float, contact: str = "free"):
@@ -49,10 +67,7 @@ def lung_nodule(diameter_mm: float, thickness_mm: float, contact: str = "free"):
         raise ValueError(f"contact {contact!r}: expected free, pleura or vessels")
     spacing = np.array([0.7, 0.7, thickness_mm])
     extent = np.array([3 * diameter_mm + 40, 3 * diameter_mm + 40, 2.5 * diameter_mm + 30])
-    size = tuple(int(n) for n in extent / spacing)
-    g = Geometry(size, spacing, (0.0, 0.0, 0.0), np.eye(3))
-    k, j, i = np.indices(tuple(reversed(size)))
-    x, y, z = i * spacing[0], j * spacing[1], k * spacing[2]
+    g, x, y, z = _grid(extent, spacing)
     c, r = extent / 2, diameter_mm / 2
     hu = np.full(x.shape, -850.0)
     lobes = r * (1 + 0.08 * np.sin(3 * np.arctan2(y - c[1], x - c[0])))
@@ -65,7 +80,4 @@ def lung_nodule(diameter_mm: float, thickness_mm: float, contact: str = "free"):
         hu[(x - c[0] - 0.3 * r) ** 2 + (z - c[2]) ** 2 <= 1.6**2] = 40.0
         hu[(y - c[1] + 0.2 * r) ** 2 + (z - c[2] - 0.3 * r) ** 2 <= 1.2**2] = 40.0
     hu[nodule] = 30.0
-    hu = ndimage.gaussian_filter(hu, sigma=np.array([max(0.8, thickness_mm / 2), 0.8, 0.8])
-                                 / spacing[::-1])
-    hu += np.random.default_rng(3).normal(0, 20, hu.shape)
-    return Volume(hu.astype(np.float32), g), Volume(nodule.astype(np.uint8), g)
+    return Volume(_scanned(hu, spacing, 0.8, 20.0, 3), g), Volume(nodule.astype(np.uint8), g)

@@ -809,11 +809,11 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     if on.mean() < WALL_INLIERS or on.sum() < WALL_MIN_POINTS:
         return cut
     side = (_points(tissue, g, lo) - centre) @ normal
-    away = np.sign(np.mean(side)) * normal  # towards the wall: where the tissue lies
-    if np.mean(np.sign(np.mean(side)) * side > -2.0 * px) < 0.9:
+    towards = np.sign(np.mean(side))  # the wall: where the tissue lies
+    if np.mean(towards * side > -2.0 * px) < 0.9:
         return cut  # tissue on both sides: a vessel's axis, not a wall
-    k, j, i = np.nonzero(lesion)
-    points = _points(lesion, g)
+    away = towards * normal
+    points = _points(lesion, g)  # in the order of k, j, i
     depth = (points - centre) @ away
     if depth.max() > 0.5 * -depth.min():  # the lesion lies in the lung, not across it
         return cut
