@@ -792,9 +792,12 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     on both), the lesion lies on the other side (reaching beyond the plane by at most
     half as far: vessels crossing the nodule in one plane are cut by it in halves), and
     the points form a patch (not a vessel's line) all around the foot of the nodule's
-    middle (the centre of its part on the lung's side). What of the lesion lies beyond
-    the plane is cut: after a click by the wall, the region grown may hold more wall
-    than nodule (10 mm nodules clicked there: +38% -> +21%)."""
+    middle (the centre of its part on the lung's side). What of the lesion lies on the
+    plane or beyond it is cut (the surface voxels are the wall's: the nodule's last
+    voxels lie a pixel before them; cut only half a pixel beyond them, a 10 mm nodule
+    kept that layer and the blurred corner, +11 to +25%): after a click by the wall,
+    the region grown may hold more wall than nodule (10 mm nodules clicked there: +38%
+    before any cut)."""
     cut = np.zeros_like(lesion)
     sp = _spacing_np(g)
     px = float(sp[1:].max())
@@ -838,7 +841,7 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     sectors = np.unique(np.floor((angle + np.pi) / (np.pi / 6)).astype(int) % 12).size
     if spread[1] / np.sqrt(on.sum()) < 0.3 * r_est or sectors < WALL_SECTORS:
         return cut  # not a patch of surface all around the nodule's foot
-    beyond = depth > 0.5 * px
+    beyond = depth > -0.5 * px  # on the plane (its voxels within half a pixel) or beyond
     cut[k[beyond], j[beyond], i[beyond]] = True
     return cut
 

