@@ -809,7 +809,9 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     hi = np.array([k.max(), j.max(), i.max()]) + margin + 1
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     nodule, tissue = lesion[box], inband[box]
-    near = ndimage.distance_transform_edt(~nodule, sampling=sp) <= max(r_est, 3.0)
+    # within its radius, and at least the slices next to it (a 10 mm nodule on 5 mm
+    # slices: within its own two, 21 surface points, too few for a plane)
+    near = ndimage.distance_transform_edt(~nodule, sampling=sp) <= max(r_est, 3.0, 1.01 * sp[0])
     lung = ndimage.binary_dilation(~tissue)
     tissue = ndimage.binary_opening(tissue & ~nodule, structure=ball) & near
     pts = _points(tissue & lung, g, lo)

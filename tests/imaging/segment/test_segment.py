@@ -142,21 +142,26 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     assert overlap >= 0.85
 
 
-@pytest.mark.parametrize(("diameter", "thickness"), [(10.0, 1.25), (20.0, 1.25), (30.0, 5.0)])
-def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thickness):
+@pytest.mark.parametrize(("diameter", "thickness", "floor"), [
+    (10.0, 1.25, 0.93), (20.0, 1.25, 0.93), (30.0, 5.0, 0.93),
+    (10.0, 5.0, 0.75),  # two slices: a free one reaches Dice 0.81
+])
+def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thickness, floor):
     """A nodule flat on the chest wall, both of soft-tissue HU: nothing in the image
     separates them, and the star-shaped clamp cut the wall in a dome continuing the
     nodule's curve (long axis +17%, 3 mm of wall). It is now cut at the plane of the
     wall's surface around it (the pleural line a reader measures to), that surface's
     voxels included: they are the wall's (cut half a pixel beyond them, a 10 mm
-    nodule kept a layer of wall and the corner's blur, +15%)."""
+    nodule kept a layer of wall and the corner's blur, +15%). On 5 mm slices the wall
+    around a 10 mm nodule is looked at a slice beyond it too (within its own slices,
+    too few points for a plane: uncut, +19%)."""
     image, truth = lung_nodule(diameter, thickness, "pleura")
     res = segment(image, label_prompts(truth)["deepest"])
     ref = measure_mask(truth)
     assert res.details["wall_voxels"] > 0
     assert abs(res.measurement.long_axis_mm / ref.long_axis_mm - 1) <= 0.10, (
         res.measurement.long_axis_mm, ref.long_axis_mm, res.details)
-    assert dice(res.full_mask(image.geometry), truth.array) >= 0.93  # 0.90-0.91 before
+    assert dice(res.full_mask(image.geometry), truth.array) >= floor  # 0.90-0.91 before
 
 
 @pytest.mark.parametrize(("diameter", "thickness"), [(20.0, 1.25), (30.0, 5.0)])
