@@ -477,11 +477,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             # With a drawn line, scored below any chord within the line's length of it
             score = -1.0 - r_med / reach - (expected if isinstance(prompt, LinePrompt) else 0)
         elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
-            if in_lung and band[0] > AIR_HU and band[1] > 0.0:
-                r = expected / 2
-                wall = _wall_cut(region, image >= band[0], g, r,
-                                 float(np.clip(OPENING_FACTOR * r, 0.7, OPENING_MAX_MM)))
-                region = _component(region & ~wall, seeds)
+            if _may_touch_wall(in_lung, band, nodal):  # measured to the pleural line
+                region, _ = _cut_at_wall(region, image >= band[0], g, seeds, expected / 2)
             score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
             score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
@@ -696,7 +693,7 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
         near[lo[0]:s[0] + int(3 / sp[0]) + 1, lo[1]:s[1] + int(3 / sp[1]) + 1,
              lo[2]:s[2] + int(3 / sp[2]) + 1] = True
     r_est = max(r_est, float(dist[near].max()))
-    r_open = float(np.clip(OPENING_FACTOR * r_est, 0.7, OPENING_MAX_MM))
+    r_open = _opening_radius(r_est)
     if nodal:  # at least one pixel: a node's fat plane, blurred, leaves one-pixel bridges
         r_open = max(r_open, 1.01 * float(min(sp[1:])))
     footprint = _ball(r_open, sp)
@@ -773,6 +770,27 @@ def _spicules(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
     keep = [k for k in range(1, n + 1) if k not in running and sizes[k] <= 0.1 * lesion.sum()
             and length[k] >= SPICULE_MIN_STEPS]
     return np.isin(labels, keep)
+
+
+def _opening_radius(r_est: float) -> float:
+    """The opening's ball for a lesion of radius ``r_est`` (mm)."""
+    return float(np.clip(OPENING_FACTOR * r_est, 0.7, OPENING_MAX_MM))
+
+
+def _may_touch_wall(in_lung: bool, band: tuple[float, float], nodal: bool) -> bool:
+    """A nodule in lung, in a band holding soft tissue: it may lie on the pleura, one
+    tissue with the wall (a band ending below soft tissue leaves the wall out itself)."""
+    return in_lung and not nodal and band[0] > AIR_HU and band[1] > 0.0
+
+
+def _cut_at_wall(lesion: np.ndarray, inband: np.ndarray, g: Geometry,
+                 seeds: list[np.ndarray], r_est: float) -> tuple[np.ndarray, int]:
+    """The lesion cut at the pleural line (``_wall_cut``) and the voxels cut. A seed
+    beyond the line keeps the lesion uncut: the reader's point is kept."""
+    wall = _wall_cut(lesion, inband, g, r_est, _opening_radius(r_est))
+    if not wall.any() or any(wall[tuple(s)] for s in seeds):
+        return lesion, 0
+    return _component(lesion & ~wall, seeds), int(wall.sum())
 
 
 def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
@@ -979,15 +997,9 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
         # band in a larger one (a low-contrast or ground-glass region is made afresh)
         kept = ((low, high), ray_centre) if plain else None
-    if not nodal and plain and grow_info.get("in_lung") and low > AIR_HU and high > 0.0:
-        # a nodule in lung, in a band holding soft tissue: on the pleura, cut at the
-        # pleural line (a band ending below soft tissue leaves the wall out itself)
-        wall = _wall_cut(lesion, smooth >= low, sub, sep["radius_estimate_mm"],
-                         sep["opening_radius_mm"])
-        if any(wall[tuple(s)] for s in seeds):  # a click beyond the pleural line: the
-            wall[:] = False  # reader's point is kept, and the lesion with it
-        lesion = _component(lesion & ~wall, seeds)
-        sep["wall_voxels"] = int(wall.sum())
+    if plain and _may_touch_wall(bool(grow_info.get("in_lung")), (low, high), nodal):
+        lesion, sep["wall_voxels"] = _cut_at_wall(lesion, smooth >= low, sub, seeds,
+                                                  sep["radius_estimate_mm"])
     if (not nodal and not negatives and not isinstance(prompt, LinePrompt)
             and plain and AIR_HU < low < 2 * FAT_HU):  # its band's low end lies between
         # aerated lung and fat: a nodule in lung (not a lesion darker than its organ)
