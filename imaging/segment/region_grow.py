@@ -467,6 +467,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             else STAR_FACTOR_SOFT)
     for band in bands:  # a later band's first edge distances come from the rays cast at
         # the previous band's deepest point (within the lesion), clamped around the start
+        wall_voxels = 0
         region, r_med, cast_from, rays = _cast(image, g, seeds, band, start, rays, reach,
                                                expected, nodal, star)
         if region.sum() < 3:
@@ -478,7 +479,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             score = -1.0 - r_med / reach - (expected if isinstance(prompt, LinePrompt) else 0)
         elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
             if _may_touch_wall(in_lung, band, nodal):  # measured to the pleural line
-                region, _ = _cut_at_wall(region, image >= band[0], g, seeds, expected / 2)
+                region, wall_voxels = _cut_at_wall(region, image >= band[0], g, seeds,
+                                                   expected / 2)
             score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
             score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
@@ -486,7 +488,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             score = _edge_strength(region, gradient)
         info = {"band_low_hu": max(band[0], -2000.0), "band_high_hu": min(band[1], 5000.0),
                 "radius_median_mm": r_med, "edge_strength_hu_per_mm": score,
-                "centre": cast_from, "in_lung": float(in_lung)}
+                "centre": cast_from, "in_lung": float(in_lung), "wall_voxels": wall_voxels}
         candidates.append((score, region, info))
     best = max(candidates, key=lambda c: c[0])
     if best[0] > 0:  # edges about as strong (a line's scores, chord errors, are <= 0): the
@@ -973,6 +975,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, half, nodal,
                                   kept)
         ray_centre = grow_info.pop("centre", None)
+        wall_voxels = int(grow_info.pop("wall_voxels", 0))  # a line's, cut before it is scored
         low, high = grow_info["band_low_hu"], grow_info["band_high_hu"]
         plain = not {"low_contrast", "ground_glass"} & grow_info.keys()  # a band's region
         bound = low if median - low <= high - median else high
@@ -998,8 +1001,8 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         # band in a larger one (a low-contrast or ground-glass region is made afresh)
         kept = ((low, high), ray_centre) if plain else None
     if plain and _may_touch_wall(bool(grow_info.get("in_lung")), (low, high), nodal):
-        lesion, sep["wall_voxels"] = _cut_at_wall(lesion, smooth >= low, sub, seeds,
-                                                  sep["radius_estimate_mm"])
+        lesion, cut = _cut_at_wall(lesion, smooth >= low, sub, seeds, sep["radius_estimate_mm"])
+        sep["wall_voxels"] = wall_voxels + cut
     if (not nodal and not negatives and not isinstance(prompt, LinePrompt)
             and plain and AIR_HU < low < 2 * FAT_HU):  # its band's low end lies between
         # aerated lung and fat: a nodule in lung (not a lesion darker than its organ)
