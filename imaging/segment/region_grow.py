@@ -43,7 +43,9 @@ are handled):
    6.3 mm). One whose rays find no edge counts as a leak, and so does a band whose
    seed side reaches down into aerated lung and whose region holds it (that is the
    lung; a lesion darker than its organ has a band open below too); with a drawn
-   line, the candidate whose chord matches the drawn length wins. A click is
+   line, the candidate whose chord matches the drawn length wins (the chord
+   between voxel centres, as the line is drawn, and measured after the cut at the
+   pleural line of step 5: a line on a nodule on the wall runs towards it). A click is
    refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
    without contrast; unless the region stands out from the ring around it by 2
@@ -92,8 +94,10 @@ are handled):
    filled, and the one connected component holding the seed is kept. A
    nodule in lung that lies on the pleura (the chest wall, the mediastinum or
    the diaphragm: one tissue with it in its band) is cut at the pleural line:
-   a plane fitted to the surface, facing the lung, of the tissue around it,
-   when those points lie on one all around the nodule's foot. A lung
+   a plane fitted to the surface, facing the lung, of the tissue around it
+   (within its radius, and at least the slices next to it), when those points
+   lie on one all around the nodule's foot; the surface's own voxels go with
+   the wall. A lung
    nodule clicked (not drawn: a reader's line leaves them out) gets its
    spicules back: branches in its band, grown from it one voxel at a time,
    that end within 0.6 x its radius (a vessel runs on), are >= 4 voxels long
