@@ -185,10 +185,11 @@ def _crop(volume: Volume, centre: np.ndarray, half_mm: float
     return sub, g.with_(size=(sub.shape[2], sub.shape[1], sub.shape[0]), origin=origin), lo
 
 
-def _points(mask: np.ndarray, g: Geometry, offset=(0, 0, 0)) -> np.ndarray:
+def _points(mask: np.ndarray, g: Geometry, offset=(0, 0, 0), indices=None) -> np.ndarray:
     """LPS points (n, 3) of a mask's voxels, in ``np.nonzero`` order; ``offset``: the
-    index (k, j, i) of the mask's first voxel in ``g``'s grid."""
-    k, j, i = np.nonzero(mask)
+    index (k, j, i) of the mask's first voxel in ``g``'s grid; ``indices``: the mask's
+    ``np.nonzero``, when already at hand."""
+    k, j, i = np.nonzero(mask) if indices is None else indices
     return g.index_to_lps(np.column_stack([i, j, k]).astype(float) + np.asarray(offset)[::-1])
 
 
@@ -660,7 +661,7 @@ def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm
     ``centre``: the lesion's own centre, not that of a structure it touches."""
     dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
     k, j, i = np.nonzero(dist)
-    pts = _points(dist, g)
+    pts = _points(dist, g, indices=(k, j, i))
     # at least one slice away: on 4-5 mm slices a click on the slice beside the centre
     # must be able to move to it
     near = np.linalg.norm(pts - centre, axis=1) <= max(radius_mm, 2.0,
@@ -676,7 +677,7 @@ def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray
     from scipy.spatial import cKDTree
 
     k, j, i = np.nonzero(region)
-    pts = _points(region, g) - centre
+    pts = _points(region, g, indices=(k, j, i)) - centre
     dist = np.linalg.norm(pts, axis=1)
     unit = pts / np.maximum(dist, 1e-9)[:, None]
     _, nearest = cKDTree(DIRECTIONS).query(unit)
@@ -793,14 +794,14 @@ def _cut_at_wall(lesion: np.ndarray, inband: np.ndarray, g: Geometry,
                  seeds: list[np.ndarray], r_est: float) -> tuple[np.ndarray, int]:
     """The lesion cut at the pleural line (``_wall_cut``) and the voxels cut. A seed
     beyond the line keeps the lesion uncut: the reader's point is kept."""
-    wall = _wall_cut(lesion, inband, g, r_est, _opening_radius(r_est))
+    wall = _wall_cut(lesion, inband, g, r_est)
     if not wall.any() or any(wall[tuple(s)] for s in seeds):
         return lesion, 0
     return _component(lesion & ~wall, seeds), int(wall.sum())
 
 
-def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
-              r_open: float) -> np.ndarray:
+def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
+              ) -> np.ndarray:
     """A nodule on the pleura: the part of ``lesion`` beyond the wall's surface.
 
     The nodule and the chest wall (or the mediastinum, the diaphragm) are one tissue in
@@ -825,7 +826,7 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     cut = np.zeros_like(lesion)
     sp = _spacing_np(g)
     px = float(sp[1:].max())
-    ball = _ball(max(r_open, 1.01 * float(sp.max())), sp)
+    ball = _ball(max(_opening_radius(r_est), 1.01 * float(sp.max())), sp)
     # a box around the lesion: what the wall test looks at, and no more
     k, j, i = np.nonzero(lesion)
     margin = np.ceil((max(r_est, 3.0) + float(sp.max())) / sp).astype(int) + ball.shape
@@ -855,7 +856,7 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float,
     if np.mean(towards * side > -2.0 * px) < 0.9:
         return cut  # tissue on both sides: a vessel's axis, not a wall
     away = towards * normal
-    points = _points(lesion, g)  # in the order of k, j, i
+    points = _points(lesion, g, indices=(k, j, i))
     depth = (points - centre) @ away
     if depth.max() > 0.5 * -depth.min():  # the lesion lies in the lung, not across it
         return cut
