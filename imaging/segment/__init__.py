@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .prompts import LinePrompt, PointPrompt, Prompt, voxel_to_point
+from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt, voxel_to_point
 from .region_grow import Segmentation, segment
 
-__all__ = ["LinePrompt", "PointPrompt", "Prompt", "Segmentation", "segment", "voxel_to_point"]
+__all__ = ["BoxPrompt", "LinePrompt", "PointPrompt", "Prompt", "Segmentation", "segment",
+           "voxel_to_point"]

@@ -11,7 +11,7 @@ from scipy import ndimage
 from ..errors import CaliperError
 from ..measure import measure_mask
 from ..volume import Volume
-from .prompts import LinePrompt, PointPrompt, Prompt
+from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
 __all__ = ["CaseResult", "dice", "evaluate", "label_prompts"]
@@ -23,10 +23,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
-def label_prompts(label: Volume, *, random_points: int = 3, seed: int = 0
+def label_prompts(label: Volume, *, random_points: int = 3, seed: int = 0, box: bool = False
                   ) -> dict[str, Prompt]:
     """The prompts a reader could give: the label's deepest point, random points in its
-    inner half (distance to the edge >= half the largest), and its long-axis line."""
+    inner half (distance to the edge >= half the largest), its long-axis line and, with
+    ``box``, the box around it on the long axis's slice (through its outer voxels' outer
+    faces, where a reader drawing tight would put it)."""
     mask = label.array != 0
     dist = ndimage.distance_transform_edt(mask, sampling=label.geometry.spacing[::-1])
     g = label.geometry
@@ -41,6 +43,11 @@ def label_prompts(label: Volume, *, random_points: int = 3, seed: int = 0
         prompts[f"inner{n + 1}"] = PointPrompt(tuple(g.index_to_lps(row[::-1])))
     m = measure_mask(label)
     prompts["line"] = LinePrompt(*m.long_axis_endpoints)
+    if box:
+        k = int(np.rint(g.lps_to_index(m.long_axis_endpoints[0])[2]))
+        j, i = np.nonzero(mask[k])
+        prompts["box"] = BoxPrompt(tuple(g.index_to_lps([i.min() - 0.5, j.min() - 0.5, k])),
+                                   tuple(g.index_to_lps([i.max() + 0.5, j.max() + 0.5, k])))
     return prompts
 
 
@@ -66,14 +73,14 @@ class CaseResult:
 
 
 def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
-             random_points: int = 3) -> list[CaseResult]:
+             random_points: int = 3, box: bool = False) -> list[CaseResult]:
     """Segment from every label prompt; Dice and axis errors against the label."""
     import time
 
     reference = measure_mask(label, nodal=nodal)
     truth = label.array != 0
     rows = []
-    for kind, prompt in label_prompts(label, random_points=random_points).items():
+    for kind, prompt in label_prompts(label, random_points=random_points, box=box).items():
         start = time.perf_counter()
         try:
             result = segment(image, prompt, nodal=nodal)

@@ -1,4 +1,5 @@
-"""What a reader gives to segment a lesion: a click, or a diameter drawn on one slice.
+"""What a reader gives to segment a lesion: a click, a diameter drawn on one slice, or a
+box drawn around it.
 
 Prompts are LPS millimetres; voxel prompts are converted at the boundary.
 Validation (inside the image) happens when a prompt meets a volume.
@@ -14,7 +15,7 @@ import numpy as np
 from ..errors import PromptError
 from ..geometry import Geometry
 
-__all__ = ["LinePrompt", "PointPrompt", "Prompt", "voxel_to_point"]
+__all__ = ["BoxPrompt", "LinePrompt", "PointPrompt", "Prompt", "voxel_to_point"]
 
 
 def _point(values: Sequence[float], what: str) -> tuple[float, float, float]:
@@ -87,7 +88,70 @@ class LinePrompt:
         return np.asarray(self.start) + t * (np.asarray(self.end) - np.asarray(self.start))
 
 
-Prompt = PointPrompt | LinePrompt
+@dataclass(frozen=True)
+class BoxPrompt:
+    """A box drawn around the lesion: two opposite corners (LPS mm).
+
+    The box is the one a viewer draws on the image's own grid: its sides run along the
+    image's rows, columns and slices (for an oblique image, not along LPS x and y). With
+    both corners on one slice it bounds the lesion in-plane only (drawn on the slice
+    where the lesion is largest, it says nothing of the lesion's other slices); with
+    corners on different slices it bounds the slices too. Its centre is the click."""
+
+    corner_a: tuple[float, float, float]
+    corner_b: tuple[float, float, float]
+    positive: tuple[tuple[float, float, float], ...] = field(default=())
+    negative: tuple[tuple[float, float, float], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        a, b = _point(self.corner_a, "box corner"), _point(self.corner_b, "box corner")
+        if min(abs(a[0] - b[0]), abs(a[1] - b[1])) < 1.0:
+            raise PromptError(f"box from {a} to {b} is narrower than 1 mm in-plane")
+        object.__setattr__(self, "corner_a", a)
+        object.__setattr__(self, "corner_b", b)
+        object.__setattr__(self, "positive", tuple(_point(p, "positive click")
+                                                   for p in self.positive))
+        object.__setattr__(self, "negative", tuple(_point(p, "negative click")
+                                                   for p in self.negative))
+
+    @property
+    def point(self) -> tuple[float, float, float]:
+        mid = (np.asarray(self.corner_a) + np.asarray(self.corner_b)) / 2
+        return (float(mid[0]), float(mid[1]), float(mid[2]))
+
+    @property
+    def seeds(self) -> list[tuple[float, float, float]]:
+        return [self.point, *self.positive]
+
+    def bounds(self, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+        """The box on ``geometry``'s grid: its lowest and highest continuous index (i, j,
+        k); a box drawn on one slice spans that slice only. Raises :class:`PromptError`
+        when a side is under a pixel."""
+        a = np.asarray(geometry.lps_to_index(self.corner_a), dtype=float)
+        b = np.asarray(geometry.lps_to_index(self.corner_b), dtype=float)
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        if np.any(hi[:2] - lo[:2] < 1.0):
+            raise PromptError(f"box from {self.corner_a} to {self.corner_b} mm is under a "
+                              f"pixel wide in-plane ({np.round((hi - lo)[:2], 2).tolist()} "
+                              "pixels)")
+        return lo, hi
+
+    def sides_mm(self, geometry: Geometry) -> np.ndarray:
+        """The box's in-plane sides (mm): along the image's rows (i) and columns (j)."""
+        lo, hi = self.bounds(geometry)
+        return (hi - lo)[:2] * np.asarray(geometry.spacing[:2], dtype=float)
+
+    @property
+    def expected_diameter_mm(self) -> float:
+        """The longest in-plane side (the grid's sides and LPS agree within an oblique
+        image's small tilt): the lesion's long axis is at least about this long."""
+        d = np.abs(np.subtract(self.corner_b, self.corner_a))
+        return float(max(d[0], d[1]))
+
+
+Prompt = PointPrompt | LinePrompt | BoxPrompt
+DrawnPrompt = (LinePrompt, BoxPrompt)
+"""Prompts that draw the lesion's size: the drawn size is the best evidence of its edge."""
 
 
 def voxel_to_point(geometry: Geometry, index: Sequence[float]) -> tuple[float, float, float]:

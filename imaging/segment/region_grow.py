@@ -120,7 +120,7 @@ from ..errors import PromptError
 from ..geometry import Geometry
 from ..measure import LesionMeasurement, measure_mask
 from ..volume import Volume
-from .prompts import LinePrompt, Prompt
+from .prompts import BoxPrompt, DrawnPrompt, LinePrompt, Prompt
 
 __all__ = ["AIR_HU", "Segmentation", "segment"]
 
@@ -360,6 +360,51 @@ def _chord_mm(region: np.ndarray, g: Geometry, prompt: LinePrompt) -> float:
     return max(float((right + left - 1) * (t[1] - t[0])) - extent, 0.0)
 
 
+def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
+    """How far the region lies from the drawn box, on the box's slice (a box drawn on one
+    slice) or its slices: the distance (mm) between the outer edges of its part within
+    the box (its end voxels' outer faces, where a box drawn around a lesion lies) and the
+    box's sides, plus how far it runs out of the box (its area outside over the box's
+    perimeter: a vessel's stubs little, a leak much), each summed over the box's two
+    axes' two sides and halved (comparable to a drawn line's chord error: two ends)."""
+    lo, hi = prompt.bounds(g)
+    k0, k1 = (np.rint((lo[2] + hi[2]) / 2),) * 2 if hi[2] - lo[2] < 1.0 else (lo[2], hi[2])
+    ks = slice(max(int(np.ceil(k0 - 0.5)), 0), max(int(np.floor(k1 + 0.5)) + 1, 0))
+    part, box = region[ks], _in_box(region.shape, g, prompt)[ks]
+    j, i = np.nonzero((part & box).any(axis=0))
+    if not i.size:
+        return np.inf
+    edges = np.array([i.min() - 0.5, i.max() + 0.5, j.min() - 0.5, j.max() + 0.5])
+    sides = np.array([lo[0], hi[0], lo[1], hi[1]])
+    spacing = np.repeat(np.asarray(g.spacing[:2], dtype=float), 2)
+    outside_mm2 = (part & ~box).sum() * float(np.prod(g.spacing[:2])) / part.shape[0]
+    perimeter = 2.0 * float(np.sum(prompt.sides_mm(g)))
+    return float(np.sum(np.abs(edges - sides) * spacing) / 2 + 2.0 * outside_mm2 / perimeter)
+
+
+def _drawn_error_mm(region: np.ndarray, g: Geometry, prompt: Prompt) -> float:
+    """A drawn prompt's mismatch with the region (mm): the chord's against the drawn
+    line's length, or the extent's against the drawn box."""
+    if isinstance(prompt, BoxPrompt):
+        return _box_error_mm(region, g, prompt)
+    return abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
+
+
+def _in_box(shape: tuple[int, ...], g: Geometry, prompt: Prompt) -> np.ndarray | None:
+    """The voxels whose centres lie in a drawn box (on every slice for a box drawn on one
+    slice), or None for other prompts."""
+    if not isinstance(prompt, BoxPrompt):
+        return None
+    lo, hi = prompt.bounds(g)
+    eps = 1e-6
+    k, j, i = (np.arange(n) for n in shape)
+    ok_i = (i >= lo[0] - eps) & (i <= hi[0] + eps)
+    ok_j = (j >= lo[1] - eps) & (j <= hi[1] + eps)
+    ok_k = (np.ones_like(k, bool) if hi[2] - lo[2] < 1.0
+            else (k >= lo[2] - 0.5) & (k <= hi[2] + 0.5))
+    return ok_k[:, None, None] & ok_j[None, :, None] & ok_i[None, None, :]
+
+
 def _inplane_gradient(image: np.ndarray, g: Geometry) -> np.ndarray:
     """Gradient magnitude within each axial slice (HU/mm; Gaussian derivatives, sigma one
     pixel). Not across slices: between slices 5 mm apart a lesion's partial-volume rim
@@ -468,8 +513,9 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     # node) may be elongated or lobulated: leaks there are broad contacts, which the
     # watershed splits, not the lung's vessels
     in_lung = float(np.nanpercentile(profiles, 10)) < AIR_HU
-    star = (STAR_FACTOR if in_lung or nodal or isinstance(prompt, LinePrompt)
-            else STAR_FACTOR_SOFT)
+    drawn = isinstance(prompt, DrawnPrompt)
+    star = STAR_FACTOR if in_lung or nodal or drawn else STAR_FACTOR_SOFT
+    box = _in_box(image.shape, g, prompt)
     for band in bands:  # a later band's first edge distances come from the rays cast at
         # the previous band's deepest point (within the lesion), clamped around the start
         wall_voxels = 0
@@ -480,13 +526,13 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         elif band[0] < AIR_HU < median and np.mean(image[region] < AIR_HU) > 0.05:
             # the seed's side of the split holds aerated lung: the lung itself (the seed is
             # ground glass). Not a lesion darker than its organ: its band is open below too.
-            # With a drawn line, scored below any chord within the line's length of it
-            score = -1.0 - r_med / reach - (expected if isinstance(prompt, LinePrompt) else 0)
-        elif isinstance(prompt, LinePrompt):  # the drawn length is the best evidence
+            # Drawn, scored below any mismatch within the drawn length of it
+            score = -1.0 - r_med / reach - (expected if drawn else 0)
+        elif drawn:  # the drawn length or box is the best evidence
             if _may_touch_wall(in_lung, band, nodal):  # measured to the pleural line
                 region, wall_voxels = _cut_at_wall(region, image >= band[0], g, seeds,
                                                    expected / 2)
-            score = -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
+            score = -_drawn_error_mm(region, g, prompt)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
             score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
         else:
@@ -494,14 +540,16 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         info = {"band_low_hu": max(band[0], -2000.0), "band_high_hu": min(band[1], 5000.0),
                 "radius_median_mm": r_med, "edge_strength_hu_per_mm": score,
                 "centre": cast_from, "in_lung": float(in_lung), "wall_voxels": wall_voxels}
+        if box is not None:  # scored as grown (a leak fills the box), kept within it
+            region = _component(region & box, seeds)
         candidates.append((score, region, info))
     best = max(candidates, key=lambda c: c[0])
-    if best[0] > 0:  # edges about as strong (a line's scores, chord errors, are <= 0): the
+    if best[0] > 0:  # edges about as strong (drawn prompts' scores, mismatches, are <= 0): the
         # larger (a band a little tighter than a blurred edge's half-way point scores as high)
         best = max((c for c in candidates if c[0] >= EDGE_TIE * best[0]),
                    key=lambda c: c[1].sum())
-    if isinstance(prompt, LinePrompt):
-        leaked = -best[0] > 0.3 * prompt.expected_diameter_mm  # chord far from the line
+    if drawn:
+        leaked = -best[0] > 0.3 * expected  # far from what was drawn
     else:  # every band leaks, or the best one finds its edge only far out along most rays
         leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
     if leaked:  # the lesion may differ little from its surroundings
@@ -511,12 +559,13 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         for fallback in fallbacks:
             if fallback is None:
                 continue
-            if isinstance(prompt, LinePrompt):
-                score = -abs(_chord_mm(fallback[0], g, prompt) - prompt.expected_diameter_mm)
+            if drawn:
+                score = -_drawn_error_mm(fallback[0], g, prompt)
             else:
                 score = fallback[1]["edge_strength_hu_per_mm"]
             if best[0] < 0 <= score or score > best[0]:
-                best = (score, *fallback)
+                region = fallback[0] if box is None else _component(fallback[0] & box, seeds)
+                best = (score, region, fallback[1])
     return best[1], best[2]
 
 
@@ -949,6 +998,8 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     points = [prompt.point, *prompt.positive, *prompt.negative]
     if isinstance(prompt, LinePrompt):
         points += [prompt.start, prompt.end]
+    elif isinstance(prompt, BoxPrompt):
+        points += [prompt.corner_a, prompt.corner_b]
     for p in points:
         if not g.contains_lps(p):
             lo = g.index_to_lps([0, 0, 0])
@@ -1011,9 +1062,13 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     if (not nodal and not negatives and not isinstance(prompt, LinePrompt)
             and plain and AIR_HU < low < 2 * FAT_HU):  # its band's low end lies between
         # aerated lung and fat: a nodule in lung (not a lesion darker than its organ)
-        # gets its spicules (not with a drawn line: the reader measured without them)
+        # gets its spicules (not with a drawn line: the reader measured without them;
+        # with a box, those within it)
         spicules = _spicules(lesion, (smooth >= low) & (smooth <= high), sub,
                              sep["radius_estimate_mm"])
+        box = _in_box(spicules.shape, sub, prompt)
+        if box is not None:
+            spicules = _component(lesion | spicules & box, seeds) & ~lesion
         sep["spicule_voxels"] = int(spicules.sum())
         lesion = lesion | spicules
     sides = _sides_reached(lesion, lo, volume.array.shape)

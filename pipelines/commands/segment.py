@@ -1,4 +1,5 @@
-"""``caliper segment IMAGE (--point X,Y,Z | --voxel I,J,K | --line ...) [--out MASK] [--nodal]``."""
+"""``caliper segment IMAGE (--point X,Y,Z | --voxel I,J,K | --line ... | --box ...) [--out MASK]
+[--nodal]``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 from imaging.errors import InputError
 from imaging.io import discover, load_image, write_image_file
 from imaging.io.seg_export import SegmentSpec, write_seg
-from imaging.segment import LinePrompt, PointPrompt, segment, voxel_to_point
+from imaging.segment import BoxPrompt, LinePrompt, PointPrompt, segment, voxel_to_point
 from imaging.volume import Volume
 
 from .._output import print_json, warn
@@ -25,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="a click as voxel indices (column, row, slice)")
     where.add_argument("--line", type=float_list(6, "--line"), metavar="X1,Y1,Z1,X2,Y2,Z2",
                        help="a diameter drawn across the lesion on one axial slice (LPS mm)")
+    where.add_argument("--box", type=float_list(6, "--box"), metavar="X1,Y1,Z1,X2,Y2,Z2",
+                       help="two opposite corners of a box drawn around the lesion (LPS mm; "
+                            "corners on one slice bound it in-plane only)")
     p.add_argument("--positive", type=float_list(3, "--positive"), action="append", default=[],
                    metavar="X,Y,Z", help="extra click inside the lesion (repeatable)")
     p.add_argument("--negative", type=float_list(3, "--negative"), action="append", default=[],
@@ -45,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     extra = {"positive": tuple(args.positive), "negative": tuple(args.negative)}
     if args.line is not None:
         prompt = LinePrompt(args.line[:3], args.line[3:], **extra)
+    elif args.box is not None:
+        prompt = BoxPrompt(args.box[:3], args.box[3:], **extra)
     else:
         point = voxel_to_point(volume.geometry, args.voxel) if args.voxel else args.point
         prompt = PointPrompt(point, **extra)
