@@ -3,9 +3,10 @@
 Liver lesions of 6-35 mm, 55 HU darker or 40 HU brighter than the liver, on 0.6, 1.25
 and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; lung nodules
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
-slices, from the deepest point, three random points in the inner half and the long-axis
-line. Prints each case's long-axis error and Dice (marked ``<<<`` when outside 10% or
-below Dice 0.8), the clicks' spread per nodule, and how many cases fail.
+slices, from the deepest point, three random points in the inner half, the long-axis
+line and the box around the nodule on that line's slice. Prints each case's long-axis
+error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8), the clicks' spread
+per nodule, and how many cases fail.
 
 Usage: python benchmarks/segment_sweep.py
 """
@@ -60,13 +61,13 @@ def main() -> None:
             (10.0, 20.0, 30.0), (0.6, 1.25, 2.5, 5.0), ("free", "vessels", "pleura")):
         image, truth = lung_nodule(diameter, thickness, contact)
         cells, lengths = [], []
-        for name, prompt in label_prompts(truth, random_points=3, seed=2).items():
+        for name, prompt in label_prompts(truth, random_points=3, seed=2, box=True).items():
             result = _run(image, truth, prompt)
             text, bad = _cell(name, result)
             cells.append(text)
             failed += bad
             total += 1
-            if result is not None and name != "line":
+            if result is not None and name not in ("line", "box"):
                 lengths.append(1 + result[0] / 100)
         spread = 100 * (max(lengths) / min(lengths) - 1) if lengths else float("nan")
         print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {contact:7s}  "

@@ -6,8 +6,9 @@ never on the whole volume; all sizes in millimetres, so anisotropic voxels
 are handled):
 
 1. **Region of interest**: a box around the prompt, 35 mm half-size for a
-   click or 1.2 x the drawn diameter for a line; a click's rays (step 3)
-   reach 8/7 of the half-size. If the result touches the box it is enlarged
+   click or 1.2 x the drawn diameter for a line (the longest side for a drawn box;
+   its centre is the click); a click's rays (step 3) reach 8/7 of the half-size.
+   If the result touches the box it is enlarged
    (x1.7, up to 120 mm) and the lesion grown again with the band and centre
    already found (in a larger box the rays meet the organ around a large
    lesion, whose edge with fat is sharper than the lesion's own). When the
@@ -45,7 +46,13 @@ are handled):
    lung; a lesion darker than its organ has a band open below too); with a drawn
    line, the candidate whose chord matches the drawn length wins (the chord
    between voxel centres, as the line is drawn, and measured after the cut at the
-   pleural line of step 5: a line on a nodule on the wall runs towards it). A click is
+   pleural line of step 5: a line on a nodule on the wall runs towards it). With a
+   drawn box, the candidate whose extent fits the box: the gap between its outer
+   faces and the box's sides, and its area outside the box (a vessel's stubs little,
+   a leak much), each beyond a reader's margin, are its mismatch; the candidates within
+   that margin compete by edge, as a click's do (a box drawn loose would favour a leak
+   filling it). Every candidate is then kept within the box (on every slice, for a box
+   drawn on one). A click is
    refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
    without contrast; unless the region stands out from the ring around it by 2
@@ -62,8 +69,8 @@ are handled):
    the lightly smoothed image (finer edges, a textured lesion's real spread).
    Last, the ring of voxels around it that are nearer the lesion's HU than what
    lies beyond them is added (the band stops short of a blurred edge's half-way
-   point). It replaces the band when its edge is stronger (with a drawn line: when
-   its chord is nearer the line's length). A seed of ground-glass density (-780 to
+   point). It replaces the band when its edge is stronger (drawn: when it fits what
+   was drawn better). A seed of ground-glass density (-780 to
    -450 HU) also gets a ground-glass candidate: lung shows through such a lesion,
    so no band around its median holds it; on the image smoothed 2 mm its edge lies
    0.4 of the way from the lung's HU (the rays' lowest decile) to its median, and
@@ -268,6 +275,9 @@ SEED_SPLIT = 0.3  # a band bound nearer the seed's median than this times its sp
 # a mass without contrast, 9 mm of a 90 mm sarcoma, had 0.11; real lesions 0.55 and up)
 CLICK_REACH = 8 / 7  # a click's rays reach this times the ROI's half-size (40 mm at first)
 LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may be a leak
+BOX_GAP = 0.25  # a reader's margin: a region's edges this far (x the box's longest side,
+# two ends) inside a drawn box fit it
+BOX_OUT = 0.1  # and its area outside the box this thick (a vessel's stubs)
 
 
 def _rays(image: np.ndarray, g: Geometry, centre_lps: np.ndarray, reach_mm: float
@@ -361,12 +371,14 @@ def _chord_mm(region: np.ndarray, g: Geometry, prompt: LinePrompt) -> float:
 
 
 def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
-    """How far the region lies from the drawn box, on the box's slice (a box drawn on one
-    slice) or its slices: the distance (mm) between the outer edges of its part within
-    the box (its end voxels' outer faces, where a box drawn around a lesion lies) and the
-    box's sides, plus how far it runs out of the box (its area outside over the box's
-    perimeter: a vessel's stubs little, a leak much), each summed over the box's two
-    axes' two sides and halved (comparable to a drawn line's chord error: two ends)."""
+    """How far the region lies from the drawn box beyond what a reader's margin explains,
+    on the box's slice (a box drawn on one slice) or its slices (mm, summed over the box's
+    two axes' two sides and halved: comparable to a drawn line's chord error, two ends).
+    Two mismatches count: the gap between the outer edges of its part within the box
+    (its end voxels' outer faces) and the box's sides, beyond BOX_GAP x the box's longest
+    side (a reader draws around the lesion, not on it); and how far it runs out of the
+    box (its area outside over the box's perimeter: a vessel's stubs little, a leak
+    much), beyond BOX_OUT x that side."""
     lo, hi = prompt.bounds(g)
     k0, k1 = (np.rint((lo[2] + hi[2]) / 2),) * 2 if hi[2] - lo[2] < 1.0 else (lo[2], hi[2])
     ks = slice(max(int(np.ceil(k0 - 0.5)), 0), max(int(np.floor(k1 + 0.5)) + 1, 0))
@@ -377,17 +389,23 @@ def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
     edges = np.array([i.min() - 0.5, i.max() + 0.5, j.min() - 0.5, j.max() + 0.5])
     sides = np.array([lo[0], hi[0], lo[1], hi[1]])
     spacing = np.repeat(np.asarray(g.spacing[:2], dtype=float), 2)
+    gap = float(np.sum(np.abs(edges - sides) * spacing) / 2)
     outside_mm2 = (part & ~box).sum() * float(np.prod(g.spacing[:2])) / part.shape[0]
-    perimeter = 2.0 * float(np.sum(prompt.sides_mm(g)))
-    return float(np.sum(np.abs(edges - sides) * spacing) / 2 + 2.0 * outside_mm2 / perimeter)
+    out = 2.0 * outside_mm2 / (2.0 * float(np.sum(prompt.sides_mm(g))))
+    longest = float(np.max(prompt.sides_mm(g)))
+    return max(gap - BOX_GAP * longest, 0.0) + max(out - BOX_OUT * longest, 0.0)
 
 
-def _drawn_error_mm(region: np.ndarray, g: Geometry, prompt: Prompt) -> float:
-    """A drawn prompt's mismatch with the region (mm): the chord's against the drawn
-    line's length, or the extent's against the drawn box."""
-    if isinstance(prompt, BoxPrompt):
-        return _box_error_mm(region, g, prompt)
-    return abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
+def _drawn_score(region: np.ndarray, g: Geometry, prompt: Prompt, gradient: np.ndarray
+                 ) -> float:
+    """A drawn prompt's score of a candidate: minus its mismatch with what was drawn
+    (mm): the chord's against the drawn line's length, or its extent's against the
+    drawn box. A box's candidates that fit it within a reader's margin score their edge
+    strength (> 0), as a click's do: a box drawn loose would favour a leak filling it."""
+    if isinstance(prompt, LinePrompt):
+        return -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
+    miss = _box_error_mm(region, g, prompt)
+    return -miss if miss > 0 else _edge_strength(region, gradient)
 
 
 def _in_box(shape: tuple[int, ...], g: Geometry, prompt: Prompt) -> np.ndarray | None:
@@ -532,7 +550,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if _may_touch_wall(in_lung, band, nodal):  # measured to the pleural line
                 region, wall_voxels = _cut_at_wall(region, image >= band[0], g, seeds,
                                                    expected / 2)
-            score = -_drawn_error_mm(region, g, prompt)
+            score = _drawn_score(region, g, prompt, gradient)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
             score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
         else:
@@ -560,7 +578,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if fallback is None:
                 continue
             if drawn:
-                score = -_drawn_error_mm(fallback[0], g, prompt)
+                score = _drawn_score(fallback[0], g, prompt, gradient)
             else:
                 score = fallback[1]["edge_strength_hu_per_mm"]
             if best[0] < 0 <= score or score > best[0]:
