@@ -56,7 +56,7 @@ def main() -> None:
               f"off-centre {offset:.1f}  {text}")
         failed += bad
         total += 1
-    print("lung nodules (deepest point, three inner-half clicks, the long-axis line)")
+    print("lung nodules (deepest point, three inner-half clicks, the long-axis line, its box)")
     for diameter, thickness, contact in itertools.product(
             (10.0, 20.0, 30.0), (0.6, 1.25, 2.5, 5.0), ("free", "vessels", "pleura")):
         image, truth = lung_nodule(diameter, thickness, contact)

@@ -4,8 +4,10 @@ Columns (header required, order free):
 
 ``patient_id, lesion_id, role, organ, nodal, x, y, z`` and optionally
 ``x2, y2, z2`` (with ``x, y, z``: the ends of a diameter drawn on one axial
-slice) and ``study_date`` (ISO date of a later timepoint: a new lesion, or a
-reader's correction of where a tracked lesion is). Coordinates are LPS mm.
+slice), ``prompt`` (``box``: ``x, y, z`` and ``x2, y2, z2`` are two opposite
+corners of a box drawn around the lesion; empty, ``point`` or ``line``: as the
+coordinates say) and ``study_date`` (ISO date of a later timepoint: a new lesion,
+or a reader's correction of where a tracked lesion is). Coordinates are LPS mm.
 ``role`` is ``target``, ``nontarget`` or ``new`` (``new`` needs a
 ``study_date``); ``nodal`` is ``true`` or ``false``.
 
@@ -24,12 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from imaging.errors import InputError
-from imaging.segment import LinePrompt, PointPrompt
+from imaging.segment import BoxPrompt, LinePrompt, PointPrompt
 
 __all__ = ["LesionPrompt", "PromptSheetError", "read_prompt_rows", "read_prompts"]
 
 REQUIRED = ("patient_id", "lesion_id", "role", "organ", "nodal", "x", "y", "z")
 ROLES = ("target", "nontarget", "new")
+SHAPES = ("point", "line", "box")
 
 
 class PromptSheetError(InputError):
@@ -56,19 +59,25 @@ class LesionPrompt:
     end: tuple[float, float, float] | None = None
     study_date: str | None = None
     """ISO date of the timepoint the prompt belongs to; None = baseline."""
+    box: bool = False
+    """``point`` and ``end`` are two opposite corners of a box drawn around the lesion."""
 
-    def prompt(self) -> PointPrompt | LinePrompt:
+    def prompt(self) -> PointPrompt | LinePrompt | BoxPrompt:
+        if self.box and self.end is not None:
+            return BoxPrompt(self.point, self.end)
         if self.end is not None:
             return LinePrompt(self.point, self.end)
         return PointPrompt(self.point)
 
     @property
     def kind(self) -> str:
-        return "line" if self.end is not None else "point"
+        return "box" if self.box else "line" if self.end is not None else "point"
 
     def digest(self) -> str:
-        """A content key of the row (the line number left out)."""
-        content = {k: v for k, v in asdict(self).items() if k != "line"}
+        """A content key of the row (the line number left out; ``box`` only when set,
+        so that the keys of sheets without boxes stay as they were)."""
+        content = {k: v for k, v in asdict(self).items()
+                   if k != "line" and (k != "box" or self.box)}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -91,7 +100,8 @@ def _floats(row: dict[str, str], names: tuple[str, ...], problems: list[str]
 
 def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]]:
     problems: list[str] = []
-    get = {k: (row.get(k) or "").strip() for k in (*REQUIRED, "x2", "y2", "z2", "study_date")}
+    get = {k: (row.get(k) or "").strip()
+           for k in (*REQUIRED, "x2", "y2", "z2", "prompt", "study_date")}
     for name in ("patient_id", "lesion_id", "role"):
         if not get[name]:
             problems.append(f"{name} is empty")
@@ -101,11 +111,22 @@ def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]
     nodal_text = get["nodal"].lower()
     if nodal_text not in ("true", "false", "1", "0", "yes", "no", ""):
         problems.append(f"nodal {get['nodal']!r} is not true or false")
+    shape = get["prompt"].lower()
+    if shape and shape not in SHAPES:
+        problems.append(f"prompt {get['prompt']!r} is not one of {', '.join(SHAPES)}")
     point = _floats(row, ("x", "y", "z"), problems)
     end = None
+    if shape == "box" and not any(get[k] for k in ("x2", "y2", "z2")):
+        problems.append("a box needs its opposite corner in x2, y2, z2")
+    elif shape == "point" and any(get[k] for k in ("x2", "y2", "z2")):
+        problems.append("a point prompt has no x2, y2, z2")
     if any(get[k] for k in ("x2", "y2", "z2")):
         end = _floats(row, ("x2", "y2", "z2"), problems)
-        if point is not None and end is not None:
+        if shape == "box":
+            if point is not None and end is not None and min(
+                    abs(point[0] - end[0]), abs(point[1] - end[1])) < 1.0:
+                problems.append("the box is narrower than 1 mm in-plane")
+        elif point is not None and end is not None:
             if abs(point[2] - end[2]) > 0.5:
                 problems.append(f"the drawn diameter is not on one axial slice "
                                 f"(z {point[2]} and {end[2]} mm)")
@@ -122,7 +143,8 @@ def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]
     if problems or point is None:
         return None, problems
     return LesionPrompt(line, get["patient_id"], get["lesion_id"], role, get["organ"],
-                        nodal_text in ("true", "1", "yes"), point, end, date), []
+                        nodal_text in ("true", "1", "yes"), point, end, date,
+                        box=shape == "box"), []
 
 
 def read_prompts(path: Path) -> list[LesionPrompt]:

@@ -41,3 +41,16 @@ def test_a_line_drawn_short_is_flagged_and_a_true_one_is_not():
     true, _ = _prompt_record(_row((44.8, 35.0, 30.0)), volume, "prompt")
     assert abs(true["long_axis_mm"] - 20.0) <= 1.5
     assert "longer_than_drawn" not in true["review_flags"]
+
+
+def test_a_box_is_measured_and_not_held_to_its_side():
+    """A box around the 20 mm nodule, drawn 1 mm out: measured within a pixel of 20 mm,
+    and not flagged ``longer_than_drawn`` (a box bounds the lesion; a lesion lying
+    across a square box's diagonal is longer than its side)."""
+    row = LesionPrompt(line=2, patient_id="P", lesion_id="T1", role="target", organ="lung",
+                       nodal=False, point=(24.0, 24.0, 30.0), end=(46.0, 46.0, 30.0), box=True)
+    record, _ = _prompt_record(row, _nodule(), "prompt")
+    assert record["status"] == "measured"
+    assert record["prompt"] == "box"
+    assert abs(record["long_axis_mm"] - 20.0) <= 1.0
+    assert record["review_flags"] == []

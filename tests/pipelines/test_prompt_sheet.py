@@ -1,0 +1,51 @@
+"""The batch job's prompt sheet: boxes beside clicks and lines, and their bad rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from imaging.segment import BoxPrompt, LinePrompt, PointPrompt
+from pipelines.batch.prompts import read_prompt_rows
+
+HEADER = "patient_id,lesion_id,role,organ,nodal,x,y,z,x2,y2,z2,prompt\n"
+
+
+def test_box_rows_beside_points_and_lines(tmp_path):
+    sheet = tmp_path / "prompts.csv"
+    sheet.write_text(HEADER
+                     + "P1,T1,target,lung,false,10,20,30,,,,\n"
+                     + "P1,T2,target,lung,false,10,20,30,25,20,30,\n"
+                     + "P1,T3,target,liver,false,10,20,30,25,32,30,box\n"
+                     + "P1,T4,target,liver,false,10,20,30,25,32,40,BOX\n")
+    prompts, problems = read_prompt_rows(sheet)
+    assert problems == []
+    kinds = {p.lesion_id: (p.kind, type(p.prompt())) for p in prompts}
+    assert kinds == {"T1": ("point", PointPrompt), "T2": ("line", LinePrompt),
+                     "T3": ("box", BoxPrompt), "T4": ("box", BoxPrompt)}
+    box = next(p for p in prompts if p.lesion_id == "T3").prompt()
+    assert box.point == (17.5, 26.0, 30.0)  # its centre is the click
+    # a sheet without boxes keeps the task keys it had (computed before boxes existed);
+    # a box on a line's coordinates is another prompt
+    line = prompts[1]
+    before = {k: v for k, v in dataclasses.asdict(line).items() if k not in ("line", "box")}
+    assert line.digest() == hashlib.sha256(
+        json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert dataclasses.replace(line, box=True).digest() != line.digest()
+
+
+def test_bad_box_rows_are_named(tmp_path):
+    sheet = tmp_path / "prompts.csv"
+    sheet.write_text(HEADER
+                     + "P1,T1,target,lung,false,10,20,30,,,,box\n"
+                     + "P1,T2,target,lung,false,10,20,30,10.5,40,30,box\n"
+                     + "P1,T3,target,lung,false,10,20,30,25,20,30,circle\n"
+                     + "P1,T4,target,lung,false,10,20,30,25,20,30,point\n")
+    _, problems = read_prompt_rows(sheet)
+    assert problems == [
+        "line 2: a box needs its opposite corner in x2, y2, z2",
+        "line 3: the box is narrower than 1 mm in-plane",
+        "line 4: prompt 'circle' is not one of point, line, box",
+        "line 5: a point prompt has no x2, y2, z2",
+    ]
