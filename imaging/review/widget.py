@@ -3,17 +3,20 @@ grid, follow-ups placed in baseline's frame by their registration, so one lesion
 at the same place in every view), the lesion table, the RECIST result per timepoint
 with its reasons, and the corrections a reader makes.
 
-Per timepoint four layers: the CT, the lesion labels (one colour per lesion at every
-timepoint), the long/short axes (lines; drag an end to override a measurement), and
-the clicks (the prompts each lesion was made from, in green; add a lesion, or extra
-clicks to re-segment one: orange clicks are inside the lesion, cyan ones outside).
+Per timepoint five layers: the CT, the lesion labels (one colour per lesion at every
+timepoint), the long/short axes (lines; drag an end to override a measurement), the
+boxes (those lesions were drawn in; draw a rectangle around a lesion a click cannot
+separate, such as a mass without contrast, to add it from its box) and the clicks (the
+prompts each lesion was made from, in green; add a lesion, or extra clicks to re-segment
+one: orange clicks are inside the lesion, cyan ones outside).
 
 The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
 with "all timepoints"); choosing a timepoint arms its clicks layer.
 
-Shortcuts: ``A`` add the lesion at the last click, ``R`` re-segment the selected
-lesion with the clicks, ``N`` toggle inside/outside clicks, ``X`` absent, ``T`` too
-small, ``Shift-S`` sign off the timepoint, ``1``/``2``/``3`` lung/soft/bone window.
+Shortcuts: ``A`` add the lesion at the last click, ``B`` add the lesion in the last
+rectangle drawn, ``R`` re-segment the selected lesion with the clicks (in its box, if
+drawn in one), ``N`` toggle inside/outside clicks, ``X`` absent, ``T`` too small,
+``Shift-S`` sign off the timepoint, ``1``/``2``/``3`` lung/soft/bone window.
 Segmentation runs in a worker thread; the table and RECIST result update when it is
 done.
 """
@@ -48,6 +51,14 @@ STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
 
 def _zyx(point) -> list[float]:
     return [float(point[2]), float(point[1]), float(point[0])]
+
+
+def _rectangle(corners) -> np.ndarray:
+    """A box's two opposite corners (LPS) as a napari rectangle (4 x (z, y, x)) on its
+    middle slice."""
+    (x0, y0, z0), (x1, y1, z1) = corners
+    z = (z0 + z1) / 2
+    return np.array([[z, y0, x0], [z, y0, x1], [z, y1, x1], [z, y1, x0]], dtype=float)
 
 
 def _xyz(point) -> tuple[float, float, float]:
@@ -87,16 +98,19 @@ class ReviewWidget(QWidget):
         self.table.setSelectionBehavior(QTableWidget.SelectRows)
         self.table.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.table)
-        actions = QHBoxLayout()
-        for text, slot in (("Add lesion [A]", self.add_from_click),
-                           ("Re-segment [R]", self.resegment_selected),
-                           ("Inside/outside [N]", self.toggle_click_sign),
-                           ("Absent [X]", lambda: self.set_status_selected("absent")),
-                           ("Too small [T]", lambda: self.set_status_selected("too_small"))):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            actions.addWidget(button)
-        layout.addLayout(actions)
+        for row_actions in ((("Add lesion [A]", self.add_from_click),
+                             ("Add from box [B]", self.add_from_box),
+                             ("Re-segment [R]", self.resegment_selected)),
+                            (("Inside/outside [N]", self.toggle_click_sign),
+                             ("Absent [X]", lambda: self.set_status_selected("absent")),
+                             ("Too small [T]",
+                              lambda: self.set_status_selected("too_small")))):
+            actions = QHBoxLayout()
+            for text, slot in row_actions:
+                button = QPushButton(text)
+                button.clicked.connect(slot)
+                actions.addWidget(button)
+            layout.addLayout(actions)
         status_row = QHBoxLayout()
         self.status_box = QComboBox()
         self.status_box.addItems(STATUSES)
@@ -155,6 +169,9 @@ class ReviewWidget(QWidget):
                                    opacity=0.45)
             self.viewer.add_shapes(name=f"{date} axes", affine=layer_affine(None, to_world),
                                    edge_width=1.0, ndim=3)
+            self.viewer.add_shapes(name=f"{date} boxes", affine=layer_affine(None, to_world),
+                                   ndim=3, edge_width=1.0, edge_color="yellow",
+                                   face_color="transparent")
             self.viewer.add_points(name=f"{date} clicks", affine=layer_affine(None, to_world),
                                    ndim=3, size=4, features={"sign": np.array([], str)},
                                    feature_defaults={"sign": "inside"},
@@ -185,7 +202,7 @@ class ReviewWidget(QWidget):
         other = date if date != dates[0] or len(dates) == 1 else dates[1]
         for d in dates:
             visible = self.all_box.isChecked() or d in (dates[0], other)
-            for kind in ("CT", "lesions", "axes", "clicks"):
+            for kind in ("CT", "lesions", "axes", "boxes", "clicks"):
                 self.viewer.layers[f"{d} {kind}"].visible = visible
         clicks = self.viewer.layers[f"{date} clicks"]
         self.viewer.layers.selection.active = clicks
@@ -347,6 +364,24 @@ class ReviewWidget(QWidget):
                                                       role=role), f"lesion added on {date}")
         self._show_prompts(date)
 
+    def add_from_box(self, *, organ: str = "unspecified", nodal: bool = False,
+                     role: str | None = None) -> None:
+        """A lesion from the last rectangle drawn in the timepoint's boxes layer (for a
+        lesion a click cannot separate, such as a mass without contrast)."""
+        date = self.date
+        layer = self.viewer.layers[f"{date} boxes"]
+        rectangles = [d for d, kind in zip(layer.data, layer.shape_type, strict=True)
+                      if kind == "rectangle"]
+        if not rectangles:
+            self.message.setText(f"draw a rectangle around the lesion in the '{date} boxes' "
+                                 "layer first")
+            return
+        corners = np.array([_xyz(p) for p in rectangles[-1]])
+        box = (tuple(corners.min(axis=0)), tuple(corners.max(axis=0)))
+        self._run(lambda: self.session.prepare_lesion(date, None, organ=organ, nodal=nodal,
+                                                      role=role, box=box),
+                  f"lesion added on {date} from its box")
+
     def resegment_selected(self) -> None:
         date, lesion_id = self.date, self.selected_lesion()
         if not lesion_id:
@@ -368,6 +403,12 @@ class ReviewWidget(QWidget):
         layer.features = {"sign": np.array(["prompt"] * len(points), dtype=object)}
         layer.feature_defaults = {"sign": default}
         layer.refresh_colors()
+        boxes = self.viewer.layers[f"{date} boxes"]  # and the boxes some were drawn in
+        boxes.data = []
+        drawn = [_rectangle(r["prompt_box_lps"]) for r in self.session.timepoint(date)["lesions"]
+                 if r.get("prompt_box_lps")]
+        if drawn:
+            boxes.add_rectangles(drawn)
 
     def clicks(self, date: str) -> tuple[list, list]:
         """The clicks at ``date`` in LPS (x, y, z): inside the lesion, outside it."""
@@ -426,7 +467,8 @@ class ReviewWidget(QWidget):
         self.refresh()
 
     def _bind_keys(self) -> None:
-        bindings = {"a": self.add_from_click, "r": self.resegment_selected,
+        bindings = {"a": self.add_from_click, "b": self.add_from_box,
+                    "r": self.resegment_selected,
                     "n": self.toggle_click_sign,
                     "x": lambda: self.set_status_selected("absent"),
                     "t": lambda: self.set_status_selected("too_small"),

@@ -26,7 +26,7 @@ from imaging.io.dicom_series import load_series
 from imaging.io.discover import Series
 from imaging.io.image_files import read_image_file
 from imaging.recist import score
-from imaging.segment import PointPrompt, segment
+from imaging.segment import BoxPrompt, PointPrompt, segment
 from imaging.tracking import Registration, transform_from_dict
 from imaging.volume import Volume
 
@@ -167,25 +167,34 @@ class ReviewSession:
 
     def prepare_lesion(self, date: str, point_lps, *, lesion_id: str | None = None,
                        role: str | None = None, organ: str = "unspecified", nodal: bool = False,
-                       positive=(), negative=()) -> tuple[str, str, Any, dict[str, Any]]:
-        """Segment at a click; nothing is stored yet (safe off the GUI thread)."""
+                       positive=(), negative=(), box=None
+                       ) -> tuple[str, str, Any, dict[str, Any]]:
+        """Segment at a click, or in a ``box`` drawn around the lesion (two opposite
+        corners, LPS mm; its centre is the click); nothing is stored yet (safe off the
+        GUI thread)."""
         volume = self.volume(date)
         baseline = date == self.dates[0]
         role = role or ("target" if baseline else "new")
         lesion_id = lesion_id or self._new_id("N" if role == "new" else "L")
-        seg = segment(volume, PointPrompt(point_lps, positive=tuple(positive),
-                                          negative=tuple(negative)), nodal=nodal)
+        extra = {"positive": tuple(positive), "negative": tuple(negative)}
+        prompt = BoxPrompt(*box, **extra) if box is not None else PointPrompt(point_lps, **extra)
+        point_lps = prompt.point
+        seg = segment(volume, prompt, nodal=nodal)
         m = seg.measurement.to_dict()
         mask = seg.full_mask(volume.geometry) > 0
         label = self.label_of(lesion_id) or (max([self.label_of(i) for i in self.lesion_ids()]
                                                  or [0]) + 1)
         record = {"lesion_id": lesion_id, "role": role, "organ": organ, "nodal": nodal,
-                  "method": "reader-click", "status": "measured", "label": label,
+                  "method": "reader-box" if box is not None else "reader-click",
+                  "status": "measured", "label": label,
                   "prompt_lps": [float(v) for v in point_lps], "review_flags": [],
                   **{k: m[k] for k in ("long_axis_mm", "short_axis_mm", "recist_diameter_mm",
                                        "volume_ml", "voxels", "slice_z_mm",
                                        "long_axis_endpoints", "short_axis_endpoints")},
                   "mask_rle": _encode(mask)}
+        if box is not None:
+            record["prompt_box_lps"] = [list(map(float, prompt.corner_a)),
+                                        list(map(float, prompt.corner_b))]
         if positive or negative:
             record["clicks"] = {"inside": [list(map(float, c)) for c in positive],
                                 "outside": [list(map(float, c)) for c in negative]}
@@ -228,12 +237,14 @@ class ReviewSession:
 
     def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=()
                        ) -> tuple[str, str, Any, dict[str, Any]]:
-        """Segment the lesion again with extra positive/negative clicks (not stored yet)."""
+        """Segment the lesion again with extra positive/negative clicks (not stored yet),
+        in the box it was drawn in, if any."""
         r = self.lesion(date, lesion_id)
         seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
         return self.prepare_lesion(date, seed, lesion_id=lesion_id, role=r["role"],
                                    organ=r["organ"], nodal=bool(r["nodal"]),
-                                   positive=positive, negative=negative)
+                                   positive=positive, negative=negative,
+                                   box=r.get("prompt_box_lps"))
 
     def correct_clicks(self, date: str, lesion_id: str, positive=(), negative=()
                        ) -> dict[str, Any]:

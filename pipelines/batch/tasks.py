@@ -110,7 +110,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
                    ) -> tuple[dict[str, Any], Segmentation | None]:
     record: dict[str, Any] = {"lesion_id": p.lesion_id, "role": p.role, "organ": p.organ,
                               "nodal": p.nodal, "method": method, "prompt": p.kind,
-                              "prompt_lps": list(p.point), "review_flags": []}
+                              "prompt_lps": list(p.prompt().point), "review_flags": []}
+    if p.box:  # the review re-segments in it
+        record["prompt_box_lps"] = [list(p.point), list(p.end)]
     try:
         seg = segment(volume, p.prompt(), nodal=p.nodal)
     except PromptError as exc:

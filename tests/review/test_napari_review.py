@@ -75,10 +75,11 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     viewer = make_napari_viewer()
     widget = open_review(viewer, patient_b, "ATC-B", who="dr-test")
 
-    # layers: CT, lesions, axes, clicks per timepoint; CT in HU with its spacing
-    assert [layer.name for layer in viewer.layers][:4] == [
-        f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} clicks"]
-    assert len(viewer.layers) == 4 * len(dates)
+    # layers: CT, lesions, axes, boxes, clicks per timepoint; CT in HU with its spacing
+    assert [layer.name for layer in viewer.layers][:5] == [
+        f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} boxes",
+        f"{dates[0]} clicks"]
+    assert len(viewer.layers) == 5 * len(dates)
     assert viewer.canvas.grid.enabled
     ct = viewer.layers[f"{dates[0]} CT"]
     assert ct.contrast_limits == [-160.0, 240.0]
@@ -221,10 +222,12 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     reopened.close()
 
 
-def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, tmp_path):
+def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, qtbot,
+                                                    tmp_path):
     """``caliper review STUDY``: the folder's one patient and study, no lesions yet, in the
-    review widget (not only a view). Adding a lesion there and following it is checked
-    on the review model in tests/pipelines/test_review_session.py."""
+    review widget (not only a view); a lesion added there from a rectangle drawn around
+    it. Adding a lesion from a click and following it is checked on the review model in
+    tests/pipelines/test_review_session.py."""
     from pipelines.commands.review import prepare_study
 
     truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-B"]
@@ -243,4 +246,25 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     assert not viewer.canvas.grid.enabled
     canvas = _screenshot(viewer, tmp_path / "study.png", canvas_only=True)[..., :3]
     assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.9  # the body fits, air around it
+
+    # a rectangle drawn around the lung nodule T1 (3 mm out from where its long axis could
+    # reach), then B: the lesion in that box, which the boxes layer then shows
+    t1 = truth["lesions"]["T1"]["by_date"][date]
+    x, y, z = t1["centre_lps_mm"]
+    half = t1["long_axis_mm"] / 2 + 3.0
+    boxes = viewer.layers[f"{date} boxes"]
+    boxes.add_rectangles(np.array([[z, y - half, x - half], [z, y - half, x + half],
+                                   [z, y + half, x + half], [z, y + half, x - half]]))
+    widget.add_from_box(organ="lung")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    (lesion_id,) = widget.session.lesion_ids()
+    record = widget.session.lesion(date, lesion_id)
+    assert record["method"] == "reader-box"
+    assert record["long_axis_mm"] == pytest.approx(t1["long_axis_mm"], rel=0.1)
+    np.testing.assert_allclose(record["prompt_box_lps"],
+                               [[x - half, y - half, z], [x + half, y + half, z]], atol=1e-6)
+    assert len(boxes.data) == 1
+    np.testing.assert_allclose(boxes.data[0][[0, 2]], [[z, y - half, x - half],
+                                                       [z, y + half, x + half]], atol=1e-6)
     widget.session.close()
