@@ -391,8 +391,9 @@ def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
     spacing = np.repeat(np.asarray(g.spacing[:2], dtype=float), 2)
     gap = float(np.sum(np.abs(edges - sides) * spacing) / 2)
     outside_mm2 = (part & ~box).sum() * float(np.prod(g.spacing[:2])) / part.shape[0]
-    out = 2.0 * outside_mm2 / (2.0 * float(np.sum(prompt.sides_mm(g))))
-    longest = float(np.max(prompt.sides_mm(g)))
+    sides_mm = prompt.sides_mm(g)
+    out = outside_mm2 / float(np.sum(sides_mm))  # over the perimeter, two ends
+    longest = float(np.max(sides_mm))
     return max(gap - BOX_GAP * longest, 0.0) + max(out - BOX_OUT * longest, 0.0)
 
 
@@ -562,8 +563,9 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             region = _component(region & box, seeds)
         candidates.append((score, region, info))
     best = max(candidates, key=lambda c: c[0])
-    if best[0] > 0:  # edges about as strong (drawn prompts' scores, mismatches, are <= 0): the
-        # larger (a band a little tighter than a blurred edge's half-way point scores as high)
+    if best[0] > 0:  # edges about as strong (a line's scores, chord errors, are <= 0; a
+        # box's are edges within its margin): the larger (a band a little tighter than a
+        # blurred edge's half-way point scores as high)
         best = max((c for c in candidates if c[0] >= EDGE_TIE * best[0]),
                    key=lambda c: c[1].sum())
     if drawn:
