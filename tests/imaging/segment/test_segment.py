@@ -276,6 +276,24 @@ def test_box_prompt_bounds_the_lesion(diameter):
     assert _inside(full, box, image.geometry)
 
 
+def test_box_with_corners_on_two_slices_bounds_the_slices():
+    """Corners on different slices bound the lesion's slices too (on one slice a box
+    bounds it in-plane only): a 20 mm nodule in a box over its middle 11 of 15 slices
+    keeps those, and its long axis, which lies on them."""
+    image, truth = lung_nodule(20.0, 1.25, "free")
+    g = image.geometry
+    ks = np.flatnonzero(truth.array.any(axis=(1, 2)))
+    _, j, i = np.nonzero(truth.array)
+    k0, k1 = int(ks[2]), int(ks[-3])
+    box = BoxPrompt(tuple(g.index_to_lps([i.min() - 0.5, j.min() - 0.5, k0])),
+                    tuple(g.index_to_lps([i.max() + 0.5, j.max() + 0.5, k1])))
+    res = segment(image, box)
+    full = res.full_mask(g)
+    kept = np.flatnonzero(full.any(axis=(1, 2)))
+    assert (kept.min(), kept.max()) == (k0, k1)
+    assert abs(res.measurement.long_axis_mm / measure_mask(truth).long_axis_mm - 1) <= 0.05
+
+
 def test_box_drawn_with_a_margin_is_not_filled_by_a_leak():
     """A 6 mm liver lesion in a box drawn 2 mm out from it (10 mm): scored by how well
     its extent fits the box, a band taking in liver up to the box's sides won (+59%, Dice
