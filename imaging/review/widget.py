@@ -373,8 +373,8 @@ class ReviewWidget(QWidget):
         rectangles = [d for d, kind in zip(layer.data, layer.shape_type, strict=True)
                       if kind == "rectangle"]
         if not rectangles:
-            self.message.setText(f"draw a rectangle around the lesion in the '{date} boxes' "
-                                 "layer first")
+            self.message.setText(f"draw a rectangle tight around the lesion in the '{date} "
+                                 "boxes' layer first")
             return
         corners = np.array([_xyz(p) for p in rectangles[-1]])
         box = (tuple(corners.min(axis=0)), tuple(corners.max(axis=0)))

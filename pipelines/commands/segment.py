@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     where.add_argument("--line", type=float_list(6, "--line"), metavar="X1,Y1,Z1,X2,Y2,Z2",
                        help="a diameter drawn across the lesion on one axial slice (LPS mm)")
     where.add_argument("--box", type=float_list(6, "--box"), metavar="X1,Y1,Z1,X2,Y2,Z2",
-                       help="two opposite corners of a box drawn around the lesion (LPS mm; "
-                            "corners on one slice bound it in-plane only)")
+                       help="two opposite corners of a box drawn tight around the lesion "
+                            "(LPS mm; corners on one slice bound it in-plane only)")
     p.add_argument("--positive", type=float_list(3, "--positive"), action="append", default=[],
                    metavar="X,Y,Z", help="extra click inside the lesion (repeatable)")
     p.add_argument("--negative", type=float_list(3, "--negative"), action="append", default=[],
