@@ -25,16 +25,16 @@ def _point(values: Sequence[float], what: str) -> tuple[float, float, float]:
     return (float(arr[0]), float(arr[1]), float(arr[2]))
 
 
-@dataclass(frozen=True)
-class PointPrompt:
-    """A click inside the lesion (LPS mm), with optional correction clicks."""
+def _midpoint(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    mid = (np.asarray(a, dtype=float) + np.asarray(b, dtype=float)) / 2
+    return (float(mid[0]), float(mid[1]), float(mid[2]))
 
-    point: tuple[float, float, float]
-    positive: tuple[tuple[float, float, float], ...] = field(default=())
-    negative: tuple[tuple[float, float, float], ...] = field(default=())
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "point", _point(self.point, "point"))
+class _Clicks:
+    """What every prompt shares: its correction clicks, checked, and its seeds (the
+    prompt's point and the positive clicks)."""
+
+    def _check_clicks(self) -> None:
         object.__setattr__(self, "positive", tuple(_point(p, "positive click")
                                                    for p in self.positive))
         object.__setattr__(self, "negative", tuple(_point(p, "negative click")
@@ -44,13 +44,26 @@ class PointPrompt:
     def seeds(self) -> list[tuple[float, float, float]]:
         return [self.point, *self.positive]
 
+
+@dataclass(frozen=True)
+class PointPrompt(_Clicks):
+    """A click inside the lesion (LPS mm), with optional correction clicks."""
+
+    point: tuple[float, float, float]
+    positive: tuple[tuple[float, float, float], ...] = field(default=())
+    negative: tuple[tuple[float, float, float], ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "point", _point(self.point, "point"))
+        self._check_clicks()
+
     @property
     def expected_diameter_mm(self) -> float | None:
         return None
 
 
 @dataclass(frozen=True)
-class LinePrompt:
+class LinePrompt(_Clicks):
     """A diameter drawn across the lesion on one axial slice (both ends in LPS mm)."""
 
     start: tuple[float, float, float]
@@ -64,19 +77,11 @@ class LinePrompt:
             raise PromptError(f"line from {a} to {b} is shorter than 1 mm")
         object.__setattr__(self, "start", a)
         object.__setattr__(self, "end", b)
-        object.__setattr__(self, "positive", tuple(_point(p, "positive click")
-                                                   for p in self.positive))
-        object.__setattr__(self, "negative", tuple(_point(p, "negative click")
-                                                   for p in self.negative))
+        self._check_clicks()
 
     @property
     def point(self) -> tuple[float, float, float]:
-        mid = (np.asarray(self.start) + np.asarray(self.end)) / 2
-        return (float(mid[0]), float(mid[1]), float(mid[2]))
-
-    @property
-    def seeds(self) -> list[tuple[float, float, float]]:
-        return [self.point, *self.positive]
+        return _midpoint(self.start, self.end)
 
     @property
     def expected_diameter_mm(self) -> float:
@@ -89,7 +94,7 @@ class LinePrompt:
 
 
 @dataclass(frozen=True)
-class BoxPrompt:
+class BoxPrompt(_Clicks):
     """A box drawn around the lesion: two opposite corners (LPS mm).
 
     The box is the one a viewer draws on the image's own grid: its sides run along the
@@ -109,19 +114,11 @@ class BoxPrompt:
             raise PromptError(f"box from {a} to {b} is narrower than 1 mm in-plane")
         object.__setattr__(self, "corner_a", a)
         object.__setattr__(self, "corner_b", b)
-        object.__setattr__(self, "positive", tuple(_point(p, "positive click")
-                                                   for p in self.positive))
-        object.__setattr__(self, "negative", tuple(_point(p, "negative click")
-                                                   for p in self.negative))
+        self._check_clicks()
 
     @property
     def point(self) -> tuple[float, float, float]:
-        mid = (np.asarray(self.corner_a) + np.asarray(self.corner_b)) / 2
-        return (float(mid[0]), float(mid[1]), float(mid[2]))
-
-    @property
-    def seeds(self) -> list[tuple[float, float, float]]:
-        return [self.point, *self.positive]
+        return _midpoint(self.corner_a, self.corner_b)
 
     def bounds(self, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
         """The box on ``geometry``'s grid: its lowest and highest continuous index (i, j,
@@ -135,11 +132,6 @@ class BoxPrompt:
                               f"pixel wide in-plane ({np.round((hi - lo)[:2], 2).tolist()} "
                               "pixels)")
         return lo, hi
-
-    def sides_mm(self, geometry: Geometry) -> np.ndarray:
-        """The box's in-plane sides (mm): along the image's rows (i) and columns (j)."""
-        lo, hi = self.bounds(geometry)
-        return (hi - lo)[:2] * np.asarray(geometry.spacing[:2], dtype=float)
 
     @property
     def expected_diameter_mm(self) -> float:

@@ -370,7 +370,8 @@ def _chord_mm(region: np.ndarray, g: Geometry, prompt: LinePrompt) -> float:
     return max(float((right + left - 1) * (t[1] - t[0])) - extent, 0.0)
 
 
-def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
+def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt, box: np.ndarray
+                  ) -> float:
     """How far the region lies from the drawn box beyond what a reader's margin explains,
     on the box's slice (a box drawn on one slice) or its slices (mm, summed over the box's
     two axes' two sides and halved: comparable to a drawn line's chord error, two ends).
@@ -378,11 +379,11 @@ def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
     (its end voxels' outer faces) and the box's sides, beyond BOX_GAP x the box's longest
     side (a reader draws around the lesion, not on it); and how far it runs out of the
     box (its area outside over the box's perimeter: a vessel's stubs little, a leak
-    much), beyond BOX_OUT x that side."""
+    much), beyond BOX_OUT x that side. ``box``: its voxels (``_in_box``)."""
     lo, hi = prompt.bounds(g)
     k0, k1 = (np.rint((lo[2] + hi[2]) / 2),) * 2 if hi[2] - lo[2] < 1.0 else (lo[2], hi[2])
     ks = slice(max(int(np.ceil(k0 - 0.5)), 0), max(int(np.floor(k1 + 0.5)) + 1, 0))
-    part, box = region[ks], _in_box(region.shape, g, prompt)[ks]
+    part, box = region[ks], box[ks]
     j, i = np.nonzero((part & box).any(axis=0))
     if not i.size:
         return np.inf
@@ -391,21 +392,22 @@ def _box_error_mm(region: np.ndarray, g: Geometry, prompt: BoxPrompt) -> float:
     spacing = np.repeat(np.asarray(g.spacing[:2], dtype=float), 2)
     gap = float(np.sum(np.abs(edges - sides) * spacing) / 2)
     outside_mm2 = (part & ~box).sum() * float(np.prod(g.spacing[:2])) / part.shape[0]
-    sides_mm = prompt.sides_mm(g)
+    sides_mm = (hi - lo)[:2] * np.asarray(g.spacing[:2], dtype=float)
     out = outside_mm2 / float(np.sum(sides_mm))  # over the perimeter, two ends
     longest = float(np.max(sides_mm))
     return max(gap - BOX_GAP * longest, 0.0) + max(out - BOX_OUT * longest, 0.0)
 
 
-def _drawn_score(region: np.ndarray, g: Geometry, prompt: Prompt, gradient: np.ndarray
-                 ) -> float:
+def _drawn_score(region: np.ndarray, g: Geometry, prompt: Prompt, gradient: np.ndarray,
+                 box: np.ndarray | None) -> float:
     """A drawn prompt's score of a candidate: minus its mismatch with what was drawn
     (mm): the chord's against the drawn line's length, or its extent's against the
-    drawn box. A box's candidates that fit it within a reader's margin score their edge
-    strength (> 0), as a click's do: a box drawn loose would favour a leak filling it."""
+    drawn box (``box``: its voxels). A box's candidates that fit it within a reader's
+    margin score their edge strength (> 0), as a click's do: a box drawn loose would
+    favour a leak filling it."""
     if isinstance(prompt, LinePrompt):
         return -abs(_chord_mm(region, g, prompt) - prompt.expected_diameter_mm)
-    miss = _box_error_mm(region, g, prompt)
+    miss = _box_error_mm(region, g, prompt, box)
     return -miss if miss > 0 else _edge_strength(region, gradient)
 
 
@@ -551,7 +553,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if _may_touch_wall(in_lung, band, nodal):  # measured to the pleural line
                 region, wall_voxels = _cut_at_wall(region, image >= band[0], g, seeds,
                                                    expected / 2)
-            score = _drawn_score(region, g, prompt, gradient)
+            score = _drawn_score(region, g, prompt, gradient, box)
         elif r_med >= 0.9 * reach:  # no edge within reach along most rays: a leak
             score = -1.0 - r_med / reach  # if every candidate leaks, the tightest wins
         else:
@@ -580,7 +582,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if fallback is None:
                 continue
             if drawn:
-                score = _drawn_score(fallback[0], g, prompt, gradient)
+                score = _drawn_score(fallback[0], g, prompt, gradient, box)
             else:
                 score = fallback[1]["edge_strength_hu_per_mm"]
             if best[0] < 0 <= score or score > best[0]:
