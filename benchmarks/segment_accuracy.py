@@ -3,8 +3,8 @@
 Prompts per lesion: the label's deepest point, three random points in its inner half,
 its long-axis line and the box around it on that line's slice. Prints Dice, long/short-
 axis errors and time per prompt, then the summary against the goals (median Dice >= 0.85;
-long axis within 10% for >= 90%) over the prompts the goals name (all but the box), and
-per kind of prompt.
+long axis within 10% for >= 90%) over the prompts the goals name (all but the box), the
+clicks' spread per lesion (goal: within 5% of each other) and per kind of prompt.
 
 Usage: python benchmarks/segment_accuracy.py
 """
@@ -61,6 +61,14 @@ def main() -> None:
     print(f"median Dice {np.median(dices):.3f} (goal >= 0.85); long axis within 10%: "
           f"{within} of {len(goal)} prompts, {100 * within / len(goal):.0f}% (goal >= 90%; "
           f"a refused prompt counts as missed; {within} of the {len(measured)} measured)")
+    spreads = []
+    for case in dict.fromkeys(r.case for r in rows):
+        lengths = [r.long_mm for r in rows if r.case == case and not r.error
+                   and r.prompt not in ("line", "box")]
+        spreads.append(f"{case} {100 * (max(lengths) / min(lengths) - 1):.1f}%" if lengths
+                       else f"{case} all refused")
+    print("clicks' spread, the longest long axis over the shortest from the deepest point and "
+          "the inner-half clicks (goal <= 5%): " + ", ".join(spreads))
     for kind in ("deepest", "line", "box"):
         sub = [r for r in rows if r.prompt == kind]
         print(f"  {kind:8s}: median Dice {np.median([r.dice for r in sub]):.3f}, within 10%: "

@@ -57,7 +57,11 @@ are handled):
    median: that boundary runs through the clicked tissue itself, as in a mass
    without contrast; unless the region stands out from the ring around it by 2
    robust SDs (a 6 mm lesion clicked off-centre has half its organ in the seed's
-   ball, which pulls the median to the bound). When every band leaks, or the best
+   ball, which pulls the median to the bound). A click's lesion in soft tissue is
+   refused too when its median lies within 2 noise SDs of that of the tissue 1.5-5 mm
+   around it: a blob of noise cut out of a mass without contrast by a bound 1-2 SDs
+   from the click (such blobs: 1.4 at most; the faintest lesions, low-contrast thyroid
+   masses, 3.7). When every band leaks, or the best
    one finds its edge only far out (past 3/4 of the rays' reach) along most rays
    (a lesion that differs little from its surroundings, such as a thyroid mass
    between muscle and gland, or a hypodense pancreatic lesion), a low-contrast
@@ -270,6 +274,11 @@ WALL_INLIERS = 0.6  # share of them within two pixels of the plane: a wall, not 
 SPICULE_MIN_STEPS = 4  # a spicule is a branch at least this many voxels long
 STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
 # lesion 2.4-2.6; a blob of noise in a sarcoma without contrast 1.2)
+FAINT = 2.0  # a clicked region in soft tissue this few noise SDs from what surrounds it
+# is no lesion (blobs of noise in a sarcoma without contrast: 0.5-1.4 over 37 clicks; the
+# sample cohort's lesions 3.2 and up, low-contrast thyroid masses 3.7-4.5, the real
+# sarcomas with contrast 3.4-4.2, synthetic liver lesions of 6-35 mm 3.5 and up; a
+# cohort node clicked as no node gave a thin streak inside it, 1.3, now refused)
 SEED_SPLIT = 0.3  # a band bound nearer the seed's median than this times its spread
 # (robust sigma) splits the clicked tissue itself: no lesion boundary (a blob of noise in
 # a mass without contrast, 9 mm of a 90 mm sarcoma, had 0.11; real lesions 0.55 and up)
@@ -1004,6 +1013,36 @@ def _stands_out(image: np.ndarray, region: np.ndarray) -> bool:
     return abs(a - b) >= STANDS_OUT * max(sa, sb, 1.0)
 
 
+def _faint(image: np.ndarray, g: Geometry, lesion: np.ndarray) -> str | None:
+    """Why a clicked region in soft tissue is no lesion, or None: its median lies within
+    FAINT noise SDs of the median of what surrounds it (1.5 to 5 mm out, in-plane). Such
+    a region is a fluctuation of one tissue cut out by a band bound near the click (a
+    blob of noise and texture in a sarcoma without contrast), not a lesion with an edge.
+    The noise is the robust SD of the image's detail finer than 1.5 mm over the region
+    and its surroundings (not the tissues' spread: a node between fat, a vessel and
+    muscle has surroundings spread wide). Lesions in lung (what surrounds them is below
+    fat) are not checked: its texture is no noise."""
+    sp = _spacing_np(g)
+    pad = np.ceil(5.0 / sp).astype(int)
+    pad[0] = 0
+    box = tuple(slice(max(s.start - n, 0), s.stop + n) for s, n in
+                zip(ndimage.find_objects(lesion.astype(np.uint8))[0], pad, strict=True))
+    part, values = lesion[box], image[box]
+    out = ndimage.distance_transform_edt(~part, sampling=(1e6, sp[1], sp[2]))  # in-plane
+    around = (out > 1.5) & (out <= 5.0)
+    if not around.any():
+        return None
+    a, b = float(np.median(values[part])), float(np.median(values[around]))
+    detail = values - ndimage.gaussian_filter(values, sigma=np.minimum(1.5 / sp, 2.0))
+    noise = max(_robust(detail[part | around])[1], 1.0)
+    if b < FAT_HU or abs(a - b) >= FAINT * noise:
+        return None
+    return (f": the region found there (median {a:.0f} HU) does not stand out from the "
+            f"tissue around it ({b:.0f} HU; the image's noise {noise:.0f} HU): a "
+            "fluctuation within one tissue, not a lesion with an edge; draw its diameter "
+            "or a box instead")
+
+
 def _not_separable(prompt: Prompt, why: str) -> PromptError:
     point = tuple(round(v, 1) for v in prompt.point)
     return PromptError(f"no lesion can be separated at {point} mm{why}")
@@ -1064,6 +1103,10 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
               and not _stands_out(smooth, region)):  # seed, and the region is no lesion
             refusal = (f" (median {median:.0f} HU: the clearest boundary around it, at "
                        f"{bound:.0f} HU, splits the tissue at the point itself)")
+        if refusal is None:
+            lesion, sep = _separate(region, sub, seeds, negatives, nodal)
+            if not (nodal or isinstance(prompt, DrawnPrompt) or "ground_glass" in grow_info):
+                refusal = _faint(smooth, sub, lesion)
         if refusal is not None:  # the rays may not have left a large lesion yet: one
             # larger box (60 mm), where a 12 cm lesion clicked at its centre has an edge
             if refused is None and not last and _tissue_runs_on(smooth, seeds, median, spread,
@@ -1072,7 +1115,6 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
                 half = min(half * 1.7, MAX_ROI_HALF_MM)
                 continue
             raise _not_separable(prompt, refused or refusal)
-        lesion, sep = _separate(region, sub, seeds, negatives, nodal)
         if last or not _touches_border(lesion, lo, volume.array.shape):
             break
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
