@@ -73,14 +73,19 @@ class CaseResult:
 
 
 def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
-             random_points: int = 3, box: bool = False) -> list[CaseResult]:
-    """Segment from every label prompt; Dice and axis errors against the label."""
+             random_points: int = 3, box: bool = False, seed: int = 0,
+             inner_only: bool = False) -> list[CaseResult]:
+    """Segment from every label prompt (``inner_only``: from the random inner-half
+    points only); Dice and axis errors against the label."""
     import time
 
     reference = measure_mask(label, nodal=nodal)
     truth = label.array != 0
     rows = []
-    for kind, prompt in label_prompts(label, random_points=random_points, box=box).items():
+    prompts = label_prompts(label, random_points=random_points, seed=seed, box=box)
+    for kind, prompt in prompts.items():
+        if inner_only and not kind.startswith("inner"):
+            continue
         start = time.perf_counter()
         try:
             result = segment(image, prompt, nodal=nodal)
