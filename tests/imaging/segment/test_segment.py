@@ -540,7 +540,7 @@ def test_real_mass_without_contrast_refuses_clicks(shared_data):
     four and ten more in the inner half. One of the four had given a 9 mm blob of noise
     inside the 90 mm mass (its band bound 0.1 sigma from the clicked tissue's median);
     six of the ten gave regions (blobs of noise of 10-30 mm, and a 151 mm leak through
-    the thigh), none more than 1.2 SDs from the tissue around it, until such faint
+    the thigh), none more than 1.4 noise SDs from the tissue around it, until such faint
     regions were refused."""
     image = load_image(shared_data / "lesions/mirp_sts_001/ct_image.nii.gz")
     label = read_image_file(shared_data / "lesions/mirp_sts_001/gtv_mask.nii.gz")
