@@ -275,7 +275,7 @@ SPICULE_MIN_STEPS = 4  # a spicule is a branch at least this many voxels long
 STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
 # lesion 2.4-2.6; a blob of noise in a sarcoma without contrast 1.2)
 FAINT = 2.0  # a clicked region in soft tissue this few noise SDs from what surrounds it
-# is no lesion (blobs of noise in a sarcoma without contrast: 0.5-1.4 over 37 clicks; the
+# is no lesion (blobs of noise in a sarcoma without contrast: 0.5-1.4, 30 from 60 clicks; the
 # sample cohort's lesions 3.2 and up, low-contrast thyroid masses 3.7-4.5, the real
 # sarcomas with contrast 3.4-4.2, synthetic liver lesions of 6-35 mm 3.5 and up; a
 # cohort node clicked as no node gave a thin streak inside it, 1.3, now refused)
