@@ -79,7 +79,9 @@ are handled):
    so no band around its median holds it; on the image smoothed 2 mm its edge lies
    0.4 of the way from the lung's HU (the rays' lowest decile) to its median, and
    the band ends at -300 HU: solid tissue touching it is the chest wall (its
-   vessels and a solid part inside it are holes, filled in step 5).
+   vessels and a solid part inside it are holes, filled in step 5). It is cast from
+   the click and again from its deepest point, and the larger is kept (from an
+   off-centre click alone the far side is clamped).
    **Lymph nodes** (``nodal=True``) stand in fat: a band holding fat is not
    the node, the band ends 75 HU above the node's core (its enhancing rim is
    in, the vessel beside it is out), thin dark lines in a slice (a blurred
