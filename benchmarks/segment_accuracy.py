@@ -37,6 +37,11 @@ def cases(tmp: Path):
         yield f"mirp_sts_00{n}", d / "ct_image.nii.gz", d / "gtv_mask.nii.gz"
 
 
+def _spread(lengths: list[float]) -> float:
+    """How far long axes disagree: the longest over the shortest, less one (%)."""
+    return 100 * (max(lengths) / min(lengths) - 1)
+
+
 def _table(rows: list) -> None:
     print(f"{'lesion':18s} {'prompt':8s} {'Dice':>5s} {'long':>6s} {'ref':>6s} {'err%':>7s} "
           f"{'short':>6s} {'ref':>6s} {'err%':>7s} {'s':>5s}")
@@ -78,8 +83,7 @@ def main() -> None:
     for case in dict.fromkeys(r.case for r in rows):
         lengths = [r.long_mm for r in rows if r.case == case and not r.error
                    and r.prompt not in ("line", "box")]
-        spreads.append(f"{case} {100 * (max(lengths) / min(lengths) - 1):.1f}%" if lengths
-                       else f"{case} all refused")
+        spreads.append(f"{case} {_spread(lengths):.1f}%" if lengths else f"{case} all refused")
     print("clicks' spread, the longest long axis over the shortest from the deepest point and "
           "the inner-half clicks (goal <= 5%): " + ", ".join(spreads))
     for kind in ("deepest", "line", "box"):
@@ -94,8 +98,8 @@ def main() -> None:
             ok = [r for r in sub if not r.error]
             errors = [r.long_error_pct for r in ok]
             span = (f"long axis {min(errors):+.1f} to {max(errors):+.1f}%, spread "
-                    f"{100 * (max(r.long_mm for r in ok) / min(r.long_mm for r in ok) - 1):.1f}%,"
-                    f" median Dice {np.median([r.dice for r in ok]):.3f}" if ok else "")
+                    f"{_spread([r.long_mm for r in ok]):.1f}%, median Dice "
+                    f"{np.median([r.dice for r in ok]):.3f}" if ok else "")
             print(f"  {case:18s} within 10%: {sum(abs(e) <= 10 for e in errors)}/{len(sub)}, "
                   f"refused {len(sub) - len(ok)}; {span}")
 

@@ -659,12 +659,10 @@ def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarr
     # from 15 further clicks: 7 within 10%; the larger, 8); from the deepest point
     # alone, one of the benchmark's clicks went -14.5% (from the click -8.6%). (Open
     # above, the band had led the second cast into the chest wall: +312%.)
-    found = [f for f in (_band_pass(smooth, g, seeds, prompt, reach, band, False, rays,
-                                    recast=recast) for recast in (False, True))
-             if f is not None]
-    if not found:
+    found = _band_pass(smooth, g, seeds, prompt, reach, band, False, rays, larger=True)
+    if found is None:
         return None
-    region, info = max(found, key=lambda f: int(_fill_holes(f[0]).sum()))
+    region, info = found
     return region, {**info, "ground_glass": 1.0,
                     "edge_strength_hu_per_mm": _edge_strength(region, gradient)}
 
@@ -680,18 +678,18 @@ def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], pro
 
 def _band_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
                reach: float, band: tuple[float, float], nodal: bool,
-               rays: tuple[np.ndarray, np.ndarray] | None = None, recast: bool = True
+               rays: tuple[np.ndarray, np.ndarray] | None = None, larger: bool = False
                ) -> tuple[np.ndarray, dict[str, float]] | None:
     """One fixed band cast from the prompt (``rays``: its profiles, when already cast)
-    and, with ``recast``, again from the region's deepest point: the band's region, or
-    None when the rays find no edge within reach along most directions (a leak) or the
-    region is empty."""
+    and again from the region's deepest point (``larger``: the larger of the two casts
+    is kept): the band's region, or None when the rays find no edge within reach along
+    most directions (a leak) or the region is empty."""
     start = np.asarray(prompt.point, dtype=float)
     rays = rays or _rays(image, g, start, reach)
     if np.median(_edge_distances(*rays, band)) >= 0.9 * reach:
         return None
     region, r_med, _, _ = _cast(image, g, seeds, band, start, rays, reach,
-                                prompt.expected_diameter_mm, nodal, passes=2 if recast else 1)
+                                prompt.expected_diameter_mm, nodal, larger=larger)
     if region.sum() < 3:
         return None
     return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med}
@@ -699,17 +697,19 @@ def _band_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: 
 
 def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[float, float],
           start: np.ndarray, rays: tuple[np.ndarray, np.ndarray], reach: float,
-          expected: float | None, nodal: bool, star: float = STAR_FACTOR, passes: int = 2
+          expected: float | None, nodal: bool, star: float = STAR_FACTOR, larger: bool = False
           ) -> tuple[np.ndarray, float, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The band's star-clamped region cast from ``start`` (``rays``: the profiles used for
     its first edge distances), then cast again from the region's deepest point near it
     (an off-centre click would clamp the far side): the region, its median edge distance,
-    the point cast from last and the profiles from there."""
+    the point cast from last and the profiles from there. With ``larger``, the larger of
+    the two casts (holes filled) is kept, and what it was cast from."""
     t, profiles = rays
     centre = cast_from = start
     region = np.zeros(image.shape, bool)
     r_med = 0.0
-    for n in range(passes):
+    kept, kept_size = None, -1
+    for n in range(2):
         if n:
             cast_from = centre
             t, profiles = _rays(image, g, centre, reach)
@@ -720,8 +720,10 @@ def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[f
         region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star)
         if region.sum() < 3:
             break
+        if larger and (size := int(_fill_holes(region).sum())) > kept_size:
+            kept, kept_size = (region, r_med, cast_from, (t, profiles)), size
         centre = _deepest_near(region, g, centre, 0.6 * r_med)
-    return region, r_med, cast_from, (t, profiles)
+    return kept or (region, r_med, cast_from, (t, profiles))
 
 
 def _edge_voxels(region: np.ndarray, smooth: np.ndarray, median: float) -> np.ndarray:
@@ -1032,9 +1034,9 @@ def _faint(image: np.ndarray, g: Geometry, lesion: np.ndarray) -> str | None:
     sp = _spacing_np(g)
     pad = np.ceil(5.0 / sp).astype(int)
     pad[0] = 0
-    box = tuple(slice(max(s.start - n, 0), s.stop + n) for s, n in
-                zip(ndimage.find_objects(lesion.astype(np.uint8))[0], pad, strict=True))
-    part, values = lesion[box], image[box]
+    crop = tuple(slice(max(s.start - n, 0), s.stop + n) for s, n in
+                 zip(ndimage.find_objects(lesion.astype(np.uint8))[0], pad, strict=True))
+    part, values = lesion[crop], image[crop]
     out = ndimage.distance_transform_edt(~part, sampling=(1e6, sp[1], sp[2]))  # in-plane
     around = (out > 1.5) & (out <= 5.0)
     if not around.any():
