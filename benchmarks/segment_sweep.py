@@ -4,9 +4,11 @@ Liver lesions of 6-35 mm, 55 HU darker or 40 HU brighter than the liver, on 0.6,
 and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; lung nodules
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
-line and the box around the nodule on that line's slice. Prints each case's long-axis
-error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8), the clicks' spread
-per nodule, and how many cases fail.
+line and the box around the nodule on that line's slice; an 8 cm mass in the muscle of
+a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.6 of
+the way to either end (one end 10 mm from the fat under the skin). Prints each case's
+long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8), the
+clicks' spread per nodule, and how many cases fail.
 
 Usage: python benchmarks/segment_sweep.py
 """
@@ -16,11 +18,13 @@ from __future__ import annotations
 import itertools
 import time
 
+import numpy as np
+
 from imaging.errors import PromptError
 from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import dice, label_prompts
-from imaging.segment.phantoms import liver_lesion, lung_nodule, off_centre
+from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre
 
 
 def _run(image, truth, prompt) -> tuple[float, float] | None:
@@ -72,6 +76,18 @@ def main() -> None:
         spread = 100 * (max(lengths) / min(lengths) - 1) if lengths else float("nan")
         print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {contact:7s}  "
               f"clicks' spread {spread:4.1f}%  | " + " | ".join(cells))
+    print("masses in muscle (one click, along the long axis; + towards the skin)")
+    for hu, thickness in itertools.product((15.0, 85.0), (1.25, 2.5, 5.0)):
+        image, truth, centre, axes = limb_mass(hu, thickness)
+        cells = []
+        for offset in (-0.6, 0.0, 0.6):
+            click = PointPrompt(tuple(centre + np.array([offset * axes[0], 0.0, 0.0])))
+            text, bad = _cell(f"{offset:+.1f}", _run(image, truth, click))
+            cells.append(text)
+            failed += bad
+            total += 1
+        kind = "darker " if hu < 50 else "brighter"
+        print(f"  {thickness:4.2f} mm slices  {kind}  | " + " | ".join(cells))
     print(f"\n{failed} of {total} outside 10% or below Dice 0.8 "
           f"({time.perf_counter() - started:.0f} s)")
 

@@ -1,6 +1,7 @@
 """Synthetic lesions with an exact truth, for the segmentation tests and the sweep
 benchmark (``benchmarks/segment_sweep.py``): a liver lesion darker or brighter than
-its organ, and a lung nodule free, on crossing vessels or flat on the chest wall. Each
+its organ, a lung nodule free, on crossing vessels or flat on the chest wall, and a
+large elongated mass in the muscle of a limb, near its skin. Each
 is blurred as a scanner would (more across thick slices) and given Gaussian noise from
 a fixed seed, so the same call gives the same image."""
 
@@ -12,7 +13,7 @@ from scipy import ndimage
 from ..geometry import Geometry
 from ..volume import Volume
 
-__all__ = ["liver_lesion", "lung_nodule", "off_centre"]
+__all__ = ["limb_mass", "liver_lesion", "lung_nodule", "off_centre"]
 
 
 def _grid(extent: np.ndarray, spacing: np.ndarray):
@@ -81,3 +82,25 @@ def lung_nodule(diameter_mm: float, thickness_mm: float, contact: str = "free"):
         hu[(y - c[1] + 0.2 * r) ** 2 + (z - c[2] - 0.3 * r) ** 2 <= 1.2**2] = 40.0
     hu[nodule] = 30.0
     return Volume(_scanned(hu, spacing, 0.8, 20.0, 3), g), Volume(nodule.astype(np.uint8), g)
+
+
+def limb_mass(lesion_hu: float, thickness_mm: float = 2.5):
+    """A limb's cross-section: muscle (50 HU) in 10 mm of fat, air outside, and in the
+    muscle an elongated mass (semi-axes 40, 22 and 25 mm) whose end lies 10 mm from the
+    fat, along x; 0.8 mm pixels, noise SD 12 HU. Rays from a click near that end reach
+    the air outside the body, and the mass outgrows the first ROIs. Returns the image,
+    the truth, the mass's centre (LPS mm) and its semi-axes (mm)."""
+    spacing = np.array([0.8, 0.8, thickness_mm])
+    extent = np.array([200.0, 200.0, 120.0])
+    g, x, y, z = _grid(extent, spacing)
+    c = extent / 2
+    hu = np.full(x.shape, -1000.0)
+    hu[(x - c[0]) ** 2 + (y - c[1]) ** 2 <= 95.0**2] = -100.0
+    hu[(x - c[0]) ** 2 + (y - c[1]) ** 2 <= 85.0**2] = 50.0
+    axes = np.array([40.0, 22.0, 25.0])
+    centre = np.array([c[0] + 85.0 - 10.0 - axes[0], c[1], c[2]])
+    mass = (((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2
+            + ((z - centre[2]) / axes[2]) ** 2 <= 1)
+    hu[mass] = lesion_hu
+    return Volume(_scanned(hu, spacing, 0.8, 12.0, 4), g), Volume(mass.astype(np.uint8), g), \
+        centre, axes

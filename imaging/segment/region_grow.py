@@ -521,14 +521,15 @@ def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
 
 def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float,
           spread: float, prompt: Prompt, roi_half_mm: float, nodal: bool = False,
-          kept: tuple[tuple[float, float], np.ndarray] | None = None
+          kept: tuple[tuple[float, float], np.ndarray, bool] | None = None
           ) -> tuple[np.ndarray, dict[str, Any]]:
     """Lesion band from rays, grown region, star-shaped clamp; the best-edged candidate.
     A click's rays reach a little past the ROI's half-size (40 mm in the first ROI).
-    ``kept``: the lesion's band and centre (LPS), found in a smaller ROI that the lesion
-    outgrew; both are kept (in a larger box the rays meet the organ around the lesion,
-    whose boundary with fat, far sharper, would win over the lesion's own; and the rays
-    start from the lesion's centre, not from the click again). The winner's info holds
+    ``kept``: the lesion's band, centre (LPS) and whether it lies in lung, found in a
+    smaller ROI that the lesion outgrew; all are kept (in a larger box the rays meet the
+    organ around the lesion, whose boundary with fat, far sharper, would win over the
+    lesion's own; the rays start from the lesion's centre, not from the click again; and
+    they may reach the air outside the body, which is not lung). The winner's info holds
     its ``centre``."""
     expected = prompt.expected_diameter_mm
     reach = 1.6 * expected if expected else CLICK_REACH * roi_half_mm
@@ -544,7 +545,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     # a mass in soft tissue (no aerated lung around it; no drawn length to bound it; not a
     # node) may be elongated or lobulated: leaks there are broad contacts, which the
     # watershed splits, not the lung's vessels
-    in_lung = float(np.nanpercentile(profiles, 10)) < AIR_HU
+    in_lung = kept[2] if kept else float(np.nanpercentile(profiles, 10)) < AIR_HU
     drawn = isinstance(prompt, DrawnPrompt)
     star = STAR_FACTOR if in_lung or nodal or drawn else STAR_FACTOR_SOFT
     box = _in_box(image.shape, g, prompt)
@@ -599,7 +600,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             if best[0] < 0 <= score or score > best[0]:
                 region = fallback[0] if box is None else _component(fallback[0] & box, seeds)
                 best = (score, region, fallback[1])
-    return best[1], best[2]
+    return best[1], {**best[2], "in_lung": float(in_lung)}
 
 
 def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
@@ -688,11 +689,12 @@ def _band_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: 
     rays = rays or _rays(image, g, start, reach)
     if np.median(_edge_distances(*rays, band)) >= 0.9 * reach:
         return None
-    region, r_med, _, _ = _cast(image, g, seeds, band, start, rays, reach,
-                                prompt.expected_diameter_mm, nodal, larger=larger)
+    region, r_med, cast_from, _ = _cast(image, g, seeds, band, start, rays, reach,
+                                        prompt.expected_diameter_mm, nodal, larger=larger)
     if region.sum() < 3:
         return None
-    return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med}
+    return region, {"band_low_hu": band[0], "band_high_hu": band[1], "radius_median_mm": r_med,
+                    "centre": cast_from}
 
 
 def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[float, float],
@@ -1127,8 +1129,12 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         if last or not _touches_border(lesion, lo, volume.array.shape):
             break
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
-        # band in a larger one (a low-contrast or ground-glass region is made afresh)
-        kept = ((low, high), ray_centre) if plain else None
+        # band in a larger one, a low-contrast lesion's too (made afresh, an 8 cm mass in
+        # muscle clicked near its end came out -28 to -33%: the fresh fallback's star
+        # clamp stopped it short of the box); a ground-glass band is only for the image
+        # smoothed more, and is made afresh
+        kept = (((low, high), ray_centre, bool(grow_info["in_lung"]))
+                if "ground_glass" not in grow_info else None)
     if plain and _may_touch_wall(bool(grow_info.get("in_lung")), (low, high), nodal):
         lesion, cut = _cut_at_wall(lesion, smooth >= low, sub, seeds, sep["radius_estimate_mm"])
         sep["wall_voxels"] = wall_voxels + cut
