@@ -5,8 +5,8 @@ and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; lung n
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
 line and the box around the nodule on that line's slice; an 8 cm mass in the muscle of
-a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.6 of
-the way to either end (one end 10 mm from the fat under the skin). Prints each case's
+a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.3 and
+0.6 of the way to either end (one end 10 mm from the fat under the skin). Prints each case's
 long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8), the
 clicks' spread per nodule, and how many cases fail.
 
@@ -80,7 +80,7 @@ def main() -> None:
     for hu, thickness in itertools.product((15.0, 85.0), (1.25, 2.5, 5.0)):
         image, truth, centre, axes = limb_mass(hu, thickness)
         cells = []
-        for offset in (-0.6, 0.0, 0.6):
+        for offset in (-0.6, -0.3, 0.0, 0.3, 0.6):
             click = PointPrompt(tuple(centre + np.array([offset * axes[0], 0.0, 0.0])))
             text, bad = _cell(f"{offset:+.1f}", _run(image, truth, click))
             cells.append(text)

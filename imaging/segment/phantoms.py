@@ -85,13 +85,14 @@ def lung_nodule(diameter_mm: float, thickness_mm: float, contact: str = "free"):
 
 
 def limb_mass(lesion_hu: float, thickness_mm: float = 2.5):
-    """A limb's cross-section: muscle (50 HU) in 10 mm of fat, air outside, and in the
-    muscle an elongated mass (semi-axes 40, 22 and 25 mm) whose end lies 10 mm from the
-    fat, along x; 0.8 mm pixels, noise SD 12 HU. Rays from a click near that end reach
-    the air outside the body, and the mass outgrows the first ROIs. Returns the image,
-    the truth, the mass's centre (LPS mm) and its semi-axes (mm)."""
+    """A limb's cross-section: muscle (50 HU, 17 cm across) in 10 mm of fat, air around
+    it (a 26 cm field of view), and in the muscle an elongated mass (semi-axes 40, 22
+    and 25 mm) whose end lies 10 mm from the fat, along x; 0.8 mm pixels, noise SD 12
+    HU. Rays from a click near that end reach the air outside the body, and the mass
+    outgrows the first ROIs. Returns the image, the truth, the mass's centre (LPS mm)
+    and its semi-axes (mm)."""
     spacing = np.array([0.8, 0.8, thickness_mm])
-    extent = np.array([200.0, 200.0, 120.0])
+    extent = np.array([260.0, 260.0, 120.0])
     g, x, y, z = _grid(extent, spacing)
     c = extent / 2
     hu = np.full(x.shape, -1000.0)

@@ -529,8 +529,9 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     smaller ROI that the lesion outgrew; all are kept (in a larger box the rays meet the
     organ around the lesion, whose boundary with fat, far sharper, would win over the
     lesion's own; the rays start from the lesion's centre, not from the click again; and
-    they may reach the air outside the body, which is not lung). The winner's info holds
-    its ``centre``."""
+    they may reach the air outside the body, which is not lung: a mass in a limb taken
+    for a nodule had the lung's tighter clamp, -12.5%). The winner's info holds its
+    ``centre`` and ``in_lung``."""
     expected = prompt.expected_diameter_mm
     reach = 1.6 * expected if expected else CLICK_REACH * roi_half_mm
     gradient = _inplane_gradient(image, g)
@@ -1130,7 +1131,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             break
         half = min(half * 1.7, MAX_ROI_HALF_MM)  # the lesion outgrew its box: the same
         # band in a larger one, a low-contrast lesion's too (made afresh, an 8 cm mass in
-        # muscle clicked near its end came out -28 to -33%: the fresh fallback's star
+        # muscle clicked near its end came out -30 to -33%: the fresh fallback's star
         # clamp stopped it short of the box); a ground-glass band is only for the image
         # smoothed more, and is made afresh
         kept = (((low, high), ray_centre, bool(grow_info["in_lung"]))
