@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from imaging.io import load_image, read_image_file
-from imaging.segment.evaluation import evaluate
+from imaging.segment.evaluation import evaluate, spread_pct
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "lesions"
 
@@ -35,11 +35,6 @@ def cases(tmp: Path):
     for n in (1, 2, 3):
         d = SHARED / f"mirp_sts_00{n}"
         yield f"mirp_sts_00{n}", d / "ct_image.nii.gz", d / "gtv_mask.nii.gz"
-
-
-def _spread(lengths: list[float]) -> float:
-    """How far long axes disagree: the longest over the shortest, less one (%)."""
-    return 100 * (max(lengths) / min(lengths) - 1)
 
 
 def _table(rows: list) -> None:
@@ -83,7 +78,7 @@ def main() -> None:
     for case in dict.fromkeys(r.case for r in rows):
         lengths = [r.long_mm for r in rows if r.case == case and not r.error
                    and r.prompt not in ("line", "box")]
-        spreads.append(f"{case} {_spread(lengths):.1f}%" if lengths else f"{case} all refused")
+        spreads.append(f"{case} {spread_pct(lengths):.1f}%" if lengths else f"{case} all refused")
     print("clicks' spread, the longest long axis over the shortest from the deepest point and "
           "the inner-half clicks (goal <= 5%): " + ", ".join(spreads))
     for kind in ("deepest", "line", "box"):
@@ -98,7 +93,7 @@ def main() -> None:
             ok = [r for r in sub if not r.error]
             errors = [r.long_error_pct for r in ok]
             span = (f"long axis {min(errors):+.1f} to {max(errors):+.1f}%, spread "
-                    f"{_spread([r.long_mm for r in ok]):.1f}%, median Dice "
+                    f"{spread_pct([r.long_mm for r in ok]):.1f}%, median Dice "
                     f"{np.median([r.dice for r in ok]):.3f}" if ok else "")
             print(f"  {case:18s} within 10%: {sum(abs(e) <= 10 for e in errors)}/{len(sub)}, "
                   f"refused {len(sub) - len(ok)}; {span}")

@@ -23,7 +23,7 @@ import numpy as np
 from imaging.errors import PromptError
 from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
-from imaging.segment.evaluation import dice, label_prompts
+from imaging.segment.evaluation import dice, label_prompts, spread_pct
 from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre
 
 
@@ -73,7 +73,7 @@ def main() -> None:
             total += 1
             if result is not None and name not in ("line", "box"):
                 lengths.append(1 + result[0] / 100)
-        spread = 100 * (max(lengths) / min(lengths) - 1) if lengths else float("nan")
+        spread = spread_pct(lengths) if lengths else float("nan")
         print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {contact:7s}  "
               f"clicks' spread {spread:4.1f}%  | " + " | ".join(cells))
     print("masses in muscle (one click, along the long axis; + towards the skin)")

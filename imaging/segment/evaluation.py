@@ -14,13 +14,19 @@ from ..volume import Volume
 from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
-__all__ = ["CaseResult", "dice", "evaluate", "label_prompts"]
+__all__ = ["CaseResult", "dice", "evaluate", "label_prompts", "spread_pct"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     total = int(a.sum() + b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def spread_pct(lengths: list[float]) -> float:
+    """How far long axes from clicks on one lesion disagree (the issue's stability goal:
+    within 5%): the longest over the shortest, less one, in %."""
+    return 100.0 * (max(lengths) / min(lengths) - 1.0)
 
 
 def label_prompts(label: Volume, *, random_points: int = 3, seed: int = 0, box: bool = False
