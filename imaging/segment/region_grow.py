@@ -206,6 +206,18 @@ def _points(mask: np.ndarray, g: Geometry, offset=(0, 0, 0), indices=None) -> np
     return g.index_to_lps(np.column_stack([i, j, k]).astype(float) + np.asarray(offset)[::-1])
 
 
+def _edt(mask: np.ndarray, sampling: np.ndarray) -> np.ndarray:
+    """``distance_transform_edt`` of ``mask``, computed on its bounding box and one voxel
+    around it (the same values: that layer is background, nearer than anything beyond)."""
+    found = ndimage.find_objects(mask.astype(np.uint8))
+    out = np.zeros(mask.shape)
+    if not found:
+        return out
+    box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in found[0])
+    out[box] = ndimage.distance_transform_edt(mask[box], sampling=sampling)
+    return out
+
+
 def _component(mask: np.ndarray, seeds: list[np.ndarray]) -> np.ndarray:
     labels, _ = ndimage.label(mask)
     keep = {int(labels[tuple(s)]) for s in seeds} - {0}
@@ -251,6 +263,7 @@ def _directions(n: int = 200) -> np.ndarray:
 
 
 DIRECTIONS = _directions()
+DIRECTIONS_T = DIRECTIONS.T.astype(np.float32)
 SPLIT_MIN_HU = 40.0  # two classes closer than this are one tissue
 SPLIT_MIN_NEAR_HU = 20.0  # the same among the samples nearest the prompt
 EDGE_TIE = 0.9  # candidates' edges within this ratio are as strong: the larger wins
@@ -751,7 +764,7 @@ def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm
                   ) -> np.ndarray:
     """The region's deepest point (largest distance to its edge) within ``radius_mm`` of
     ``centre``: the lesion's own centre, not that of a structure it touches."""
-    dist = ndimage.distance_transform_edt(region, sampling=_spacing_np(g))
+    dist = _edt(region, _spacing_np(g))
     k, j, i = np.nonzero(dist)
     pts = _points(dist, g, indices=(k, j, i))
     # at least one slice away: on 4-5 mm slices a click on the slice beside the centre
@@ -766,14 +779,17 @@ def _deepest_near(region: np.ndarray, g: Geometry, centre: np.ndarray, radius_mm
 
 def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray) -> np.ndarray:
     """Voxels of ``region`` within the per-direction radius ``limit`` from ``centre``."""
-    from scipy.spatial import cKDTree
-
     k, j, i = np.nonzero(region)
     pts = _points(region, g, indices=(k, j, i)) - centre
     dist = np.linalg.norm(pts, axis=1)
-    unit = pts / np.maximum(dist, 1e-9)[:, None]
-    _, nearest = cKDTree(DIRECTIONS).query(unit)
-    ok = dist <= limit[nearest]
+    ok = dist <= limit.min()  # within every direction's limit, or beyond all: no lookup
+    check = np.flatnonzero(~ok & (dist <= limit.max()))
+    unit = (pts[check] / dist[check, None]).astype(np.float32)
+    for n in range(0, len(check), 4096):  # the nearest ray: the largest cosine (in blocks,
+        # which stay in the cache: three times faster than a k-d tree)
+        part = check[n:n + 4096]
+        nearest = np.argmax(unit[n:n + 4096] @ DIRECTIONS_T, axis=1)
+        ok[part] = dist[part] <= limit[nearest]
     out = np.zeros_like(region)
     out[k[ok], j[ok], i[ok]] = True
     return out
@@ -782,9 +798,27 @@ def _star(region: np.ndarray, g: Geometry, centre: np.ndarray, limit: np.ndarray
 def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
               negatives: list[np.ndarray], nodal: bool = False
               ) -> tuple[np.ndarray, dict[str, float]]:
+    """Step 4 on the box around the region and its seeds, one voxel wider (the same
+    result as on the whole ROI, in a fraction of the time: the rest is background)."""
+    pts = np.vstack([np.argwhere(region)] + [np.reshape(s, (1, 3)) for s in seeds])
+    lo = np.maximum(pts.min(axis=0) - 1, 0)
+    hi = np.minimum(pts.max(axis=0) + 2, region.shape)
+    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+    inside = [n - lo for n in negatives if np.all((n >= lo) & (n < hi))]
+    part_g = g.with_(size=tuple(int(n) for n in (hi - lo)[::-1]),
+                     origin=g.index_to_lps(lo[::-1].astype(float)))
+    part, info = _separate_box(region[box], part_g, [s - lo for s in seeds], inside, nodal)
+    lesion = np.zeros_like(region)
+    lesion[box] = part
+    return lesion, info
+
+
+def _separate_box(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                  negatives: list[np.ndarray], nodal: bool = False
+                  ) -> tuple[np.ndarray, dict[str, float]]:
     sp = _spacing_np(g)
     region = _fill_holes(region)  # noise and texture holes are no edges to split along
-    dist = ndimage.distance_transform_edt(region, sampling=sp)
+    dist = _edt(region, sp)
     r_est = float(max(dist[tuple(s)] for s in seeds))
     near = np.zeros_like(region)
     for s in seeds:
@@ -810,7 +844,7 @@ def _separate(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
         opened, core_seeds = region, seeds
     opened = _component(opened, core_seeds)
 
-    dist = ndimage.distance_transform_edt(opened, sampling=sp)
+    dist = _edt(opened, sp)
     h = max(0.2 * r_est, 1.0)
     peaks, n_peaks = _markers(dist, h)
     basins = watershed(-dist, peaks, mask=opened)
