@@ -3,7 +3,7 @@ and the RECIST axes' errors. Used by the accuracy benchmark and the tests."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -14,7 +14,8 @@ from ..volume import Volume
 from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
-__all__ = ["CaseResult", "dice", "evaluate", "label_prompts", "spread_pct"]
+__all__ = ["CaseResult", "corrective_click", "dice", "evaluate", "label_prompts", "missed",
+           "spread_pct"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,11 +79,37 @@ class CaseResult:
         return 100.0 * (self.short_mm - self.ref_short_mm) / self.ref_short_mm
 
 
+def corrective_click(mask: np.ndarray, truth: np.ndarray, geometry) -> tuple[str, tuple]:
+    """Where a reader would click to correct a result: the deepest point (largest
+    distance to its edge) of the largest error, the part outside the truth (an outside,
+    negative click) or the part missed (an inside, positive one), whichever is deeper.
+    Returns ``("negative" | "positive", LPS point)``."""
+    sampling = geometry.spacing[::-1]
+    best = (-1.0, "", (0, 0, 0))
+    for sign, error in (("negative", mask & ~truth), ("positive", truth & ~mask)):
+        labels, n = ndimage.label(error)
+        if not n:
+            continue
+        largest = labels == 1 + int(np.argmax(ndimage.sum(error, labels, range(1, n + 1))))
+        dist = ndimage.distance_transform_edt(largest, sampling=sampling)
+        if dist.max() > best[0]:
+            best = (float(dist.max()), sign, np.unravel_index(int(np.argmax(dist)), dist.shape))
+    point = geometry.index_to_lps(np.array(best[2][::-1], dtype=float))
+    return best[1], tuple(float(v) for v in point)
+
+
+def missed(row: CaseResult) -> bool:
+    """A result a reader would correct: long axis beyond 10% or Dice below 0.8."""
+    return bool(row.error) or abs(row.long_error_pct) > 10 or row.dice < 0.8
+
+
 def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
              random_points: int = 3, box: bool = False, seed: int = 0,
-             inner_only: bool = False) -> list[CaseResult]:
+             inner_only: bool = False, corrections: int = 0) -> list[CaseResult]:
     """Segment from every label prompt (``inner_only``: from the random inner-half
-    points only); Dice and axis errors against the label."""
+    points only); Dice and axis errors against the label. With ``corrections``, a
+    result that :func:`missed` gets up to that many :func:`corrective_click` s, one at a
+    time, each a row named after its prompt (``line+1``, ``line+2``...)."""
     import time
 
     reference = measure_mask(label, nodal=nodal)
@@ -92,17 +119,24 @@ def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
     for kind, prompt in prompts.items():
         if inner_only and not kind.startswith("inner"):
             continue
-        start = time.perf_counter()
-        try:
-            result = segment(image, prompt, nodal=nodal)
-        except CaliperError as exc:
-            rows.append(CaseResult(name, kind, 0.0, 0.0, reference.long_axis_mm, 0.0,
-                                   reference.short_axis_mm, time.perf_counter() - start,
-                                   str(exc)))
-            continue
-        seconds = time.perf_counter() - start
-        mask = result.full_mask(image.geometry)
-        rows.append(CaseResult(name, kind, dice(mask, truth), result.measurement.long_axis_mm,
-                               reference.long_axis_mm, result.measurement.short_axis_mm,
-                               reference.short_axis_mm, seconds))
+        for n in range(corrections + 1):
+            start = time.perf_counter()
+            name_n = f"{kind}+{n}" if n else kind
+            try:
+                result = segment(image, prompt, nodal=nodal)
+            except CaliperError as exc:
+                rows.append(CaseResult(name, name_n, 0.0, 0.0, reference.long_axis_mm, 0.0,
+                                       reference.short_axis_mm, time.perf_counter() - start,
+                                       str(exc)))
+                break
+            seconds = time.perf_counter() - start
+            mask = result.full_mask(image.geometry)
+            rows.append(CaseResult(name, name_n, dice(mask, truth),
+                                   result.measurement.long_axis_mm, reference.long_axis_mm,
+                                   result.measurement.short_axis_mm, reference.short_axis_mm,
+                                   seconds))
+            if n == corrections or not missed(rows[-1]):
+                break
+            sign, point = corrective_click(mask != 0, truth, image.geometry)
+            prompt = replace(prompt, **{sign: (*getattr(prompt, sign), point)})
     return rows
