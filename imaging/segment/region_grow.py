@@ -108,7 +108,7 @@ are handled):
    An inside (positive) click is a seed: the band's region around it, as far as the
    clamp reaches from the centre, is added (a part the clamp or a cut had left out),
    and the box grows to hold it; a click the lesion still does not hold (outside the
-   band, or separated by an edge) is refused with its point named.
+   band, or not joined to the region) is refused with its point named.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
    filled, and the one connected component holding the seed is kept. A
@@ -1119,12 +1119,10 @@ def _not_separable(prompt: Prompt, why: str) -> PromptError:
 
 def _click_left_out(click, prompt: Prompt, hu: float, low: float, high: float) -> PromptError:
     """A reader's inside click that the lesion does not hold, and why."""
-    if low <= hu <= high:
-        why = "not joined to the lesion: an edge or a thin neck separates it"
-    else:
-        band = (f"above {low:.0f} HU" if high >= 3000 else f"below {high:.0f} HU"
-                if low <= -1000 else f"{low:.0f} to {high:.0f} HU")
-        why = f"{hu:.0f} HU there; the lesion's are {band}"
+    band = (f"above {low:.0f} HU" if high >= 3000 else f"below {high:.0f} HU"
+            if low <= -1000 else f"{low:.0f} to {high:.0f} HU")
+    why = (f"{hu:.0f} HU there, like the lesion's ({band}), but not joined to the region "
+           "found" if low <= hu <= high else f"{hu:.0f} HU there; the lesion's are {band}")
     return PromptError(f"inside click {tuple(round(v, 1) for v in click)} mm is not part of "
                        f"the lesion at {tuple(round(v, 1) for v in prompt.point)} mm ({why}); "
                        "move it or remove it")
