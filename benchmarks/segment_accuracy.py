@@ -49,7 +49,8 @@ def _table(rows: list) -> None:
             continue
         print(f"{r.case:18s} {r.prompt:8s} {r.dice:5.3f} {r.long_mm:6.1f} {r.ref_long_mm:6.1f} "
               f"{r.long_error_pct:+7.1f} {r.short_mm:6.1f} {r.ref_short_mm:6.1f} "
-              f"{r.short_error_pct:+7.1f} {r.seconds:5.2f}")
+              f"{r.short_error_pct:+7.1f} {r.seconds:5.2f}"
+              f"{'  bounded by the line' if r.bounded else ''}")
 
 
 def _corrections(rows: list, corrected: list, most: int) -> None:
@@ -99,6 +100,11 @@ def main() -> None:
     print(f"median Dice {np.median(dices):.3f} (goal >= 0.85); long axis within 10%: "
           f"{within} of {len(goal)} prompts, {100 * within / len(goal):.0f}% (goal >= 90%; "
           f"a refused prompt counts as missed; {within} of the {len(measured)} measured)")
+    bounded = [r for r in measured if r.bounded]
+    if bounded:
+        print(f"  of them {len(bounded)} bounded by the drawn line (the image gives no edge: "
+              f"the long axis is the reader's): "
+              + ", ".join(f"{r.case} {r.prompt} {r.long_error_pct:+.1f}%" for r in bounded))
     spreads = []
     for case in dict.fromkeys(r.case for r in rows):
         lengths = [r.long_mm for r in rows if r.case == case and not r.error

@@ -1,13 +1,15 @@
 """Segmentation over synthetic lesions with an exact truth (imaging/segment/phantoms.py).
 
 Liver lesions of 6-35 mm, 55 HU darker or 40 HU brighter than the liver, on 0.6, 1.25
-and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; lung nodules
+and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; faint ones
+(10-35 mm, 20 HU darker or brighter) also from their long-axis line; lung nodules
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
 line and the box around the nodule on that line's slice; an 8 cm mass in the muscle of
 a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.3 and
 0.6 of the way to either end (one end 10 mm from the fat under the skin). Prints each
-case's long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8),
+case's long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8;
+``bounded`` when the image gave a drawn lesion no edge and its line bounded it),
 the clicks' spread per nodule, and how many cases fail.
 
 Usage: python benchmarks/segment_sweep.py
@@ -27,23 +29,26 @@ from imaging.segment.evaluation import dice, label_prompts, spread_pct
 from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre
 
 
-def _run(image, truth, prompt) -> tuple[float, float] | None:
-    """Long-axis error (%) and Dice, or None when the prompt is refused."""
+def _run(image, truth, prompt) -> tuple[float, float, bool] | None:
+    """Long-axis error (%), Dice and whether the drawn line bounded the lesion (the image
+    gave it no edge: its long axis is the reader's), or None when the prompt is refused."""
     try:
         res = segment(image, prompt)
     except PromptError:
         return None
     ref = measure_mask(truth).long_axis_mm
     return (100 * (res.measurement.long_axis_mm / ref - 1),
-            dice(res.full_mask(image.geometry), truth.array))
+            dice(res.full_mask(image.geometry), truth.array),
+            res.details.get("bounded_by_line_voxels", 0) > 0)
 
 
-def _cell(name: str, result: tuple[float, float] | None) -> tuple[str, bool]:
+def _cell(name: str, result: tuple[float, float, bool] | None) -> tuple[str, bool]:
     if result is None:
         return f"{name} refused <<<", True
-    error, d = result
+    error, d, bounded = result
     bad = abs(error) > 10 or d < 0.8
-    return f"{name} {error:+5.0f}% {d:.2f}{' <<<' if bad else ''}", bad
+    return f"{name} {error:+5.0f}% {d:.2f}{' bounded' if bounded else ''}" \
+           f"{' <<<' if bad else ''}", bad
 
 
 def main() -> None:
@@ -60,6 +65,22 @@ def main() -> None:
               f"off-centre {offset:.1f}  {text}")
         failed += bad
         total += 1
+    print("faint liver lesions, 20 HU from the liver (a click at the centre, one 0.4 out, "
+          "the long-axis line)")
+    for diameter, thickness, hu in itertools.product((10.0, 20.0, 35.0), (1.25, 5.0),
+                                                     (80.0, 120.0)):
+        image, truth, centre, axes = liver_lesion(diameter, hu, thickness)
+        prompts = {f"click {offset:.1f}": PointPrompt(tuple(off_centre(centre, axes, offset)))
+                   for offset in (0.0, 0.4)}
+        prompts["line"] = label_prompts(truth)["line"]
+        cells = []
+        for name, prompt in prompts.items():
+            text, bad = _cell(name, _run(image, truth, prompt))
+            cells.append(text)
+            failed += bad
+            total += 1
+        kind = "darker " if hu < 100 else "brighter"
+        print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {kind}  | " + " | ".join(cells))
     print("lung nodules (deepest point, three inner-half clicks, the long-axis line, its box)")
     for diameter, thickness, contact in itertools.product(
             (10.0, 20.0, 30.0), (0.6, 1.25, 2.5, 5.0), ("free", "vessels", "pleura")):

@@ -69,6 +69,7 @@ class CaseResult:
     ref_short_mm: float
     seconds: float
     error: str = ""
+    bounded: bool = False  # kept within its drawn line's circle (no edge: the reader's axis)
 
     @property
     def long_error_pct(self) -> float:
@@ -134,7 +135,8 @@ def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
             rows.append(CaseResult(name, name_n, dice(mask, truth),
                                    result.measurement.long_axis_mm, reference.long_axis_mm,
                                    result.measurement.short_axis_mm, reference.short_axis_mm,
-                                   seconds))
+                                   seconds,
+                                   bounded=result.details.get("bounded_by_line_voxels", 0) > 0))
             if n == corrections or not missed(rows[-1]):
                 break
             sign, point = corrective_click(mask != 0, truth, image.geometry)

@@ -67,7 +67,9 @@ are handled):
    between muscle and gland, or a hypodense pancreatic lesion), a low-contrast
    candidate competes. A scout pass on the image smoothed more (1.5 mm, so the
    noise SD falls about threefold) stops each ray where the HU leave the seed's
-   median +- 3 SDs (and is cast again from its deepest point, as a band is); the
+   median +- 3 SDs (the SD counted as at least 8 HU; when the seed's is below that, a
+   tight candidate, at least 3 HU, competes too: a lesion 20 HU from its organ lies
+   within +- 24 HU of it; and is cast again from its deepest point, as a band is); the
    lesion's median and SD are then measured over the whole scout, and when that
    band stays clear of what surrounds the scout (by 4 SDs) the pass is repeated on
    the lightly smoothed image (finer edges, a textured lesion's real spread).
@@ -121,7 +123,12 @@ are handled):
    nodule clicked (not drawn: a reader's line leaves them out) gets its
    spicules back: branches in its band, grown from it one voxel at a time,
    that end within 0.6 x its radius (a vessel runs on), are >= 4 voxels long
-   and hold under a tenth of it.
+   and hold under a tenth of it. A drawn lesion that the image gives no edge to
+   (the low-contrast candidate won, and the gradient on its outline is under twice
+   its texture's) and that runs on past 1.2 x the line is kept, on every slice,
+   within the circle the line spans: the line is the only evidence of its extent,
+   and its long axis is then the reader's (``bounded_by_line_voxels`` in the
+   details; the batch flags it).
 
 SimpleITK, SciPy and scikit-image do the image work; no voxel loops.
 """
@@ -282,6 +289,8 @@ NODE_RIM_HU = 50.0
 NODE_PLANE_HU = 40.0  # depth of a blurred fat plane's valley between a node and muscle
 FAT_HU = -100.0
 LOW_CONTRAST_SMOOTH_MM = 1.5
+SPREAD_FLOOR_HU = 8.0  # a low-contrast band's SD counts as at least this (3 SDs each side)
+TIGHT_FLOOR_HU = 3.0  # the tight band's: the noise left on the image smoothed 1.5 mm
 GROUND_GLASS_HU = (AIR_HU, -450.0)  # a seed's median in this range: ground glass
 GROUND_GLASS_SMOOTH_MM = 2.0
 GROUND_GLASS_EDGE = 0.4  # its edge: this far from the lung's HU to the lesion's median
@@ -310,6 +319,8 @@ LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may b
 BOX_GAP = 0.25  # a reader's margin: a region's edges this far (x the box's longest side,
 # two ends) inside a drawn box fit it
 BOX_OUT = 0.1  # and its area outside the box this thick (a vessel's stubs)
+LINE_OUTRUN = 1.2  # a drawn lesion without an edge running past this x the line is bounded
+EDGELESS = 2.0  # an outline whose gradient is under this x the lesion's texture's: no edge
 
 
 def _rays(image: np.ndarray, g: Geometry, centre_lps: np.ndarray, reach_mm: float
@@ -614,7 +625,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     else:  # every band leaks, or the best one finds its edge only far out along most rays
         leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
     if leaked:  # the lesion may differ little from its surroundings
-        fallbacks = [_deviation_candidate(image, g, seeds, prompt, reach, gradient, nodal)]
+        fallbacks = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
         if not nodal and GROUND_GLASS_HU[0] < median < GROUND_GLASS_HU[1]:
             fallbacks.append(_ground_glass_candidate(image, g, seeds, prompt, reach, gradient))
         for fallback in fallbacks:
@@ -630,36 +641,47 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     return best[1], {**best[2], "in_lung": float(in_lung)}
 
 
-def _deviation_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
-                         prompt: Prompt, reach: float, gradient: np.ndarray, nodal: bool
-                         ) -> tuple[np.ndarray, dict[str, float]] | None:
+def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                          prompt: Prompt, reach: float, gradient: np.ndarray, nodal: bool
+                          ) -> list[tuple[np.ndarray, dict[str, float]]]:
     """Low-contrast lesions: stop each ray where the HU leave the lesion's median +- 3
     SDs (for a node, up to its enhancing rim above), in two passes. A scout pass on the
     image smoothed further (its noise falls about threefold), from the seed's own
     statistics, finds the lesion roughly; the lesion's median and SD are then measured
     over the scout (thousands of voxels, not the few around the click: the SD is the
     lesion's texture and noise, not chance) and the pass is repeated on ``image``.
-    Last, the edge voxels nearer the lesion's HU than what lies beyond are added."""
+    Last, the edge voxels nearer the lesion's HU than what lies beyond are added.
+
+    The seed's SD counts as at least SPREAD_FLOOR_HU (a few voxels' SD may be chance);
+    when it is below that, a tight candidate, at least TIGHT_FLOOR_HU, competes too: a
+    lesion 20 HU from its organ (noise 15 HU) lies within the wide band's +- 24 HU of
+    the organ, which it then fills (a 20 mm liver lesion came out as the liver, +413%)."""
     scout_image = ndimage.gaussian_filter(
         image, sigma=np.minimum(LOW_CONTRAST_SMOOTH_MM / _spacing_np(g), 1.0))
-    median, spread = _seed_stats(scout_image, g, prompt)
-    scout = _deviation_pass(scout_image, g, seeds, prompt, reach, nodal, median, spread)
-    if scout is None:
-        return None
-    in_plane = np.ones((1, 3, 3), bool)
-    interior = ndimage.binary_erosion(scout[0], structure=in_plane)
-    median, spread = _robust(image[interior if interior.sum() >= 20 else scout[0]])
-    shell = _ring(scout[0])
-    around = float(np.median(image[shell])) if shell.any() else median
-    found = None
-    if abs(around - median) > 4.0 * max(spread, 8.0):  # the finer band excludes what
-        # surrounds the lesion (else, as for a lesion 35 HU darker than its organ in
-        # noise of 12 HU, it would leak: the scout is kept)
-        found = _deviation_pass(image, g, seeds, prompt, reach, nodal, median, spread)
-    region, info = found if found is not None else scout
-    region = _edge_voxels(region, scout_image, median)
-    info["edge_strength_hu_per_mm"] = _edge_strength(region, gradient)
-    return region, info
+    seed_median, seed_spread = _seed_stats(scout_image, g, prompt)
+    floors = [SPREAD_FLOOR_HU] + ([TIGHT_FLOOR_HU] if seed_spread < SPREAD_FLOOR_HU else [])
+    found = []
+    for floor in floors:
+        scout = _deviation_pass(scout_image, g, seeds, prompt, reach, nodal, seed_median,
+                                max(seed_spread, floor))
+        if scout is None:
+            continue
+        in_plane = np.ones((1, 3, 3), bool)
+        interior = ndimage.binary_erosion(scout[0], structure=in_plane)
+        median, spread = _robust(image[interior if interior.sum() >= 20 else scout[0]])
+        shell = _ring(scout[0])
+        around = float(np.median(image[shell])) if shell.any() else median
+        fine = None
+        if abs(around - median) > 4.0 * max(spread, SPREAD_FLOOR_HU):  # the finer band
+            # excludes what surrounds the lesion (else, as for a lesion 35 HU darker than
+            # its organ in noise of 12 HU, it would leak: the scout is kept)
+            fine = _deviation_pass(image, g, seeds, prompt, reach, nodal, median,
+                                   max(spread, SPREAD_FLOOR_HU))
+        region, info = fine if fine is not None else scout
+        region = _edge_voxels(region, scout_image, median)
+        info["edge_strength_hu_per_mm"] = _edge_strength(region, gradient)
+        found.append((region, info))
+    return found
 
 
 def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
@@ -698,7 +720,7 @@ def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarr
 def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
                     reach: float, nodal: bool, median: float, spread: float
                     ) -> tuple[np.ndarray, dict[str, float]] | None:
-    tol = 3.0 * max(spread, 8.0)
+    tol = 3.0 * spread
     band = (median - tol, median + (max(tol, NODE_RIM_HU) if nodal else tol))
     found = _band_pass(image, g, seeds, prompt, reach, band, nodal)
     return None if found is None else (found[0], {**found[1], "low_contrast": 1.0})
@@ -1067,7 +1089,7 @@ def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, 
     """True when the clicked tissue (within 3 robust SDs of the seed's median, connected
     to the seeds) reaches a side of the ROI: the lesion may be larger than the ROI, its
     rays never left it (a 10 cm liver lesion clicked at its centre)."""
-    tol = 3.0 * max(spread, 8.0)
+    tol = 3.0 * max(spread, SPREAD_FLOOR_HU)
     tissue = _component(np.abs(smooth - median) <= tol, seeds)
     return _touches_border(tissue, lo, full_shape)
 
@@ -1111,6 +1133,36 @@ def _faint(image: np.ndarray, g: Geometry, lesion: np.ndarray) -> str | None:
             f"tissue around it ({b:.0f} HU; the image's noise {noise:.0f} HU): a "
             "fluctuation within one tissue, not a lesion with an edge; draw its diameter "
             "or a box instead")
+
+
+def _bound_by_line(lesion: np.ndarray, image: np.ndarray, g: Geometry, prompt: LinePrompt,
+                   seeds: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    """A drawn lesion the image gives no edge to (the low-contrast candidate won, and
+    the in-plane gradient on its outline is under EDGELESS x the median inside it: its
+    texture's) that runs on past the circle LINE_OUTRUN x the drawn length across,
+    around the line's middle: the line is then the only evidence of its extent, and the
+    lesion is kept, on every slice, within the circle the line is the diameter of (its
+    long axis at most the drawn length). Returns the lesion and the voxels cut (0: not
+    bounded). A thigh sarcoma 6 HU darker than the muscle around it (outline 1.6 x its
+    texture's gradient) came out 115 mm from a 90 mm line; a 20 mm nodule in lung drawn
+    12 mm across (3.4 x) is measured as the image shows it, and flagged by the batch."""
+    length = prompt.expected_diameter_mm
+    normal = g.direction[:, 2]
+    k, j, i = np.nonzero(lesion)
+    offset = _points(lesion, g, indices=(k, j, i)) - np.asarray(prompt.point)
+    radial = np.linalg.norm(offset - np.outer(offset @ normal, normal), axis=1)
+    if radial.max() <= LINE_OUTRUN * length / 2:
+        return lesion, 0
+    gradient = _inplane_gradient(image, g)
+    interior = ndimage.binary_erosion(lesion, structure=np.ones((1, 5, 5), bool))
+    texture = float(np.median(gradient[interior if interior.any() else lesion]))
+    if _edge_strength(lesion, gradient) >= EDGELESS * texture:
+        return lesion, 0
+    keep = np.zeros_like(lesion)
+    inside = radial <= length / 2
+    keep[k[inside], j[inside], i[inside]] = True
+    keep = _component(keep, seeds)
+    return keep, int(lesion.sum() - keep.sum())
 
 
 def _mm(point) -> tuple[float, ...]:
@@ -1222,6 +1274,9 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         # smoothed more, and is made afresh
         kept = (((low, high), ray_centre, bool(grow_info["in_lung"]))
                 if "ground_glass" not in grow_info else None)
+    if isinstance(prompt, LinePrompt) and "low_contrast" in grow_info:
+        lesion, sep["bounded_by_line_voxels"] = _bound_by_line(lesion, smooth, sub, prompt,
+                                                               seeds)
     if plain and _may_touch_wall(bool(grow_info.get("in_lung")), (low, high), nodal):
         lesion, cut = _cut_at_wall(lesion, smooth >= low, sub, seeds, sep["radius_estimate_mm"])
         sep["wall_voxels"] = wall_voxels + cut

@@ -122,7 +122,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
     record.update(status="measured", **_measured(seg),
                   segmentation={k: v for k, v in seg.details.items() if k != "method"})
     drawn = p.prompt().expected_diameter_mm
-    if drawn and not p.nodal and not p.box:  # the reader drew the longest diameter: a long
+    if seg.details.get("bounded_by_line_voxels"):  # no edge: the line is its measurement
+        record["review_flags"].append("bounded_by_line")
+    elif drawn and not p.nodal and not p.box:  # the reader drew the longest diameter: a long
         # axis well past it is a leak, or a line drawn short (a box bounds the lesion itself)
         if seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * drawn:
             record["review_flags"].append("longer_than_drawn")

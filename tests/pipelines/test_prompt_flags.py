@@ -6,6 +6,9 @@ import numpy as np
 from scipy import ndimage
 
 from imaging.geometry import Geometry
+from imaging.measure import measure_mask
+from imaging.segment.evaluation import label_prompts
+from imaging.segment.phantoms import liver_lesion
 from imaging.volume import Volume
 from pipelines.batch.prompts import LesionPrompt
 from pipelines.batch.tasks import _prompt_record
@@ -54,3 +57,20 @@ def test_a_box_is_measured_and_not_held_to_its_side():
     assert record["prompt"] == "box"
     assert abs(record["long_axis_mm"] - 20.0) <= 1.0
     assert record["review_flags"] == []
+
+
+def test_a_line_across_a_lesion_without_an_edge_bounds_it_and_says_so():
+    """A 35 mm lesion only 15 HU brighter than the liver (noise 15 HU), on 5 mm slices,
+    drawn across its long axis: the low-contrast region runs on past the line's ends
+    (+18% without the bound). It is kept within the circle the line spans and flagged
+    ``bounded_by_line`` (its long axis is then the reader's, not the image's)."""
+    image, truth, _, _ = liver_lesion(35.0, 115.0, 5.0)
+    line = label_prompts(truth)["line"]
+    row = LesionPrompt(line=2, patient_id="P", lesion_id="T1", role="target", organ="liver",
+                       nodal=False, point=line.start, end=line.end)
+    record, seg = _prompt_record(row, image, "prompt")
+    assert record["status"] == "measured"
+    assert seg.details["bounded_by_line_voxels"] > 0
+    assert record["review_flags"] == ["bounded_by_line"]
+    assert record["long_axis_mm"] <= line.expected_diameter_mm + 0.01
+    assert abs(record["long_axis_mm"] / measure_mask(truth).long_axis_mm - 1) <= 0.05

@@ -50,10 +50,12 @@ def test_inside_click_brings_back_the_slice_the_clamp_cut(shared_data):
 
 @pytest.mark.shared_data
 def test_outside_click_cuts_off_a_leak_without_a_neck(shared_data):
-    """MIRP STS_001's drawn line: the sarcoma, without contrast against the muscle, comes
-    out with 82 000 voxels of muscle (+27%). One outside click in that muscle cuts its
-    side off along the paths within the region. The distance map's watershed had given
-    the click a basin of 152 voxels around it and the long axis did not change."""
+    """MIRP STS_001's drawn line: the sarcoma, without an edge against the muscle, is
+    kept within the circle the line spans (it ran on to 115 mm), and the muscle within
+    that circle on the slices above and below comes with it (143 000 voxels, the label
+    117 000). One outside click in that muscle cuts its side off along the paths within
+    the region: 17% of it. The distance map's watershed had given the click a basin of
+    152 voxels around it."""
     image, label = _real(shared_data, "lesions/mirp_sts_001/ct_image.nii.gz",
                          "lesions/mirp_sts_001/gtv_mask.nii.gz")
     truth = label.array != 0
@@ -65,9 +67,9 @@ def test_outside_click_cuts_off_a_leak_without_a_neck(shared_data):
     again = segment(image, dataclasses.replace(prompt, negative=(point,)))
     mask = again.full_mask(image.geometry) != 0
     assert not mask[_voxel(image, point)]
-    assert mask.sum() < 0.8 * before.sum()
-    assert dice(mask, truth) >= dice(before, truth) + 0.05
-    assert again.measurement.long_axis_mm < first.measurement.long_axis_mm - 5.0
+    assert first.details["bounded_by_line_voxels"] > 0
+    assert mask.sum() < 0.9 * before.sum()
+    assert dice(mask, truth) >= dice(before, truth)
 
 
 def test_inside_click_that_is_no_part_of_the_lesion_is_refused_with_its_point():
