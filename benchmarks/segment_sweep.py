@@ -47,8 +47,8 @@ def _cell(name: str, result: tuple[float, float, bool] | None) -> tuple[str, boo
         return f"{name} refused <<<", True
     error, d, bounded = result
     bad = abs(error) > 10 or d < 0.8
-    return f"{name} {error:+5.0f}% {d:.2f}{' bounded' if bounded else ''}" \
-           f"{' <<<' if bad else ''}", bad
+    marks = (" bounded" if bounded else "") + (" <<<" if bad else "")
+    return f"{name} {error:+5.0f}% {d:.2f}{marks}", bad
 
 
 def main() -> None:

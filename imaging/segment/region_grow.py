@@ -660,13 +660,13 @@ def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray
         image, sigma=np.minimum(LOW_CONTRAST_SMOOTH_MM / _spacing_np(g), 1.0))
     seed_median, seed_spread = _seed_stats(scout_image, g, prompt)
     floors = [SPREAD_FLOOR_HU] + ([TIGHT_FLOOR_HU] if seed_spread < SPREAD_FLOOR_HU else [])
+    in_plane = np.ones((1, 3, 3), bool)
     found = []
     for floor in floors:
         scout = _deviation_pass(scout_image, g, seeds, prompt, reach, nodal, seed_median,
                                 max(seed_spread, floor))
         if scout is None:
             continue
-        in_plane = np.ones((1, 3, 3), bool)
         interior = ndimage.binary_erosion(scout[0], structure=in_plane)
         median, spread = _robust(image[interior if interior.sum() >= 20 else scout[0]])
         shell = _ring(scout[0])
