@@ -14,8 +14,10 @@ are handled):
    lesion, whose edge with fat is sharper than the lesion's own). When the
    first box gives no lesion but the clicked tissue runs to its side (a 10 cm
    lesion clicked near its centre: the rays never left it), one larger box is
-   tried before the click is refused. A region that runs out of the image's
-   field of view (in-plane) is refused.
+   tried before the click is refused; what it finds must be made of the clicked
+   tissue (the seed's median within its central 90% of HU), or the refusal stands
+   (a faint 10 mm lesion, refused, came back as its whole organ). A region that runs
+   out of the image's field of view (in-plane) is refused.
 2. **Intensity model**: the image is smoothed lightly (Gaussian, 0.6 mm);
    the lesion's HU is the median in a 2.5 mm ball around the click (or along
    the central half of the drawn line). A prompt in air or aerated lung
@@ -69,7 +71,14 @@ are handled):
    noise SD falls about threefold) stops each ray where the HU leave the seed's
    median +- 3 SDs (the SD counted as at least 8 HU; when the seed's is below that, a
    tight candidate, at least 3 HU, competes too: a lesion 20 HU from its organ lies
-   within +- 24 HU of it; and is cast again from its deepest point, as a band is); the
+   within +- 24 HU of it; it is cast again from its deepest point, as a band is, and
+   the larger cast kept: on 5 mm slices that point wanders over a flat top of the
+   distance map. When the tight band leaks too (a click off the centre of a 10 mm
+   faint lesion has the organ in its ball, and the lesion's core beyond its median),
+   a half-way band runs from half-way between the seed's median and the organ's (the
+   rays' outer half) to well past the seed's, then again from the median it found);
+   a candidate whose edge lies past 3/4 of the rays' reach along most rays yields to
+   one as well edged (within 10%) nearer (the organ around a faint lesion). The
    lesion's median and SD are then measured over the whole scout, and when that
    band stays clear of what surrounds the scout (by 4 SDs) the pass is repeated on
    the lightly smoothed image (finer edges, a textured lesion's real spread).
@@ -628,13 +637,16 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         fallbacks = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
         if not nodal and GROUND_GLASS_HU[0] < median < GROUND_GLASS_HU[1]:
             fallbacks.append(_ground_glass_candidate(image, g, seeds, prompt, reach, gradient))
-        for fallback in fallbacks:
-            if fallback is None:
-                continue
-            if drawn:
-                score = _drawn_score(fallback[0], g, prompt, gradient, box)
-            else:
-                score = fallback[1]["edge_strength_hu_per_mm"]
+        scored = [(_drawn_score(f[0], g, prompt, gradient, box) if drawn
+                   else f[1]["edge_strength_hu_per_mm"], f) for f in fallbacks if f is not None]
+        if scored:
+            score, fallback = max(scored, key=lambda c: c[0])
+            if not drawn and score > 0:  # one found only far out along most rays (the
+                # organ around a faint lesion) yields to one about as well edged nearer
+                near = [c for c in scored if c[0] >= EDGE_TIE * score
+                        and c[1][1]["radius_median_mm"] < LEAK_SUSPECT * reach]
+                if near and fallback[1]["radius_median_mm"] >= LEAK_SUSPECT * reach:
+                    score, fallback = max(near, key=lambda c: c[0])
             if best[0] < 0 <= score or score > best[0]:
                 region = fallback[0] if box is None else _component(fallback[0] & box, seeds)
                 best = (score, region, fallback[1])
@@ -664,7 +676,9 @@ def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray
     found = []
     for floor in floors:
         scout = _deviation_pass(scout_image, g, seeds, prompt, reach, nodal, seed_median,
-                                max(seed_spread, floor))
+                                max(seed_spread, floor), larger=floor == TIGHT_FLOOR_HU)
+        if scout is None and floor == TIGHT_FLOOR_HU and not nodal:
+            scout = _halfway_pass(scout_image, g, seeds, prompt, reach, seed_median)
         if scout is None:
             continue
         interior = ndimage.binary_erosion(scout[0], structure=in_plane)
@@ -717,12 +731,40 @@ def _ground_glass_candidate(image: np.ndarray, g: Geometry, seeds: list[np.ndarr
                     "edge_strength_hu_per_mm": _edge_strength(region, gradient)}
 
 
+def _halfway_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
+                  reach: float, seed_median: float
+                  ) -> tuple[np.ndarray, dict[str, float]] | None:
+    """A faint lesion that even the tight band leaks from: a click off the centre of a
+    10 mm lesion 20 HU from its organ has the organ in its seed's ball (the band, +- 3
+    of its SDs, holds the organ) and the lesion's core beyond its median (a band around
+    it would cut the core out). The band runs from half-way between the seed's median
+    and the organ's (the rays' outer half: what lies beyond a lesion clicked in its
+    inner half) to well past the seed's median on the other side; once, then again from
+    the median of what it found (nearer the lesion's own)."""
+    t, profiles = _rays(image, g, np.asarray(prompt.point, dtype=float), reach)
+    organ = float(np.nanmedian(profiles[:, t >= 0.5 * t[-1]]))
+    level, found = seed_median, None
+    for _ in range(2):
+        contrast = level - organ
+        if abs(contrast) < 3.0 * TIGHT_FLOOR_HU:
+            break
+        ends = (organ + 0.5 * contrast,
+                level + 2.0 * contrast + np.sign(contrast) * 3.0 * TIGHT_FLOOR_HU)
+        again = _band_pass(image, g, seeds, prompt, reach, (min(ends), max(ends)), False,
+                           larger=True)
+        if again is None:
+            break
+        found = again
+        level = float(np.median(image[found[0]]))
+    return None if found is None else (found[0], {**found[1], "low_contrast": 1.0})
+
+
 def _deviation_pass(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], prompt: Prompt,
-                    reach: float, nodal: bool, median: float, spread: float
-                    ) -> tuple[np.ndarray, dict[str, float]] | None:
+                    reach: float, nodal: bool, median: float, spread: float,
+                    larger: bool = False) -> tuple[np.ndarray, dict[str, float]] | None:
     tol = 3.0 * spread
     band = (median - tol, median + (max(tol, NODE_RIM_HU) if nodal else tol))
-    found = _band_pass(image, g, seeds, prompt, reach, band, nodal)
+    found = _band_pass(image, g, seeds, prompt, reach, band, nodal, larger=larger)
     return None if found is None else (found[0], {**found[1], "low_contrast": 1.0})
 
 
@@ -1105,6 +1147,13 @@ def _stands_out(image: np.ndarray, region: np.ndarray) -> bool:
     return abs(a - b) >= STANDS_OUT * max(sa, sb, 1.0)
 
 
+def _typical(image: np.ndarray, region: np.ndarray, median: float) -> bool:
+    """True when the seed's median lies within the central 90% of the region's HU: the
+    clicked tissue is what the region is made of."""
+    low, high = np.percentile(image[region], [5.0, 95.0])
+    return bool(low <= median <= high)
+
+
 def _faint(image: np.ndarray, g: Geometry, lesion: np.ndarray) -> str | None:
     """Why a clicked region in soft tissue is no lesion, or None: its median lies within
     FAINT noise SDs of the median of what surrounds it (1.5 to 5 mm out, in-plane). Such
@@ -1274,6 +1323,10 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         # smoothed more, and is made afresh
         kept = (((low, high), ray_centre, bool(grow_info["in_lung"]))
                 if "ground_glass" not in grow_info else None)
+    if refused is not None and not _typical(smooth, lesion, median):  # the larger box
+        # found what surrounds a faint lesion (a 10 mm liver lesion 20 HU brighter than
+        # the liver, refused as faint, came back as the liver, +914%)
+        raise _not_separable(prompt, refused)
     if isinstance(prompt, LinePrompt) and "low_contrast" in grow_info:
         lesion, sep["bounded_by_line_voxels"] = _bound_by_line(lesion, smooth, sub, prompt,
                                                                seeds)

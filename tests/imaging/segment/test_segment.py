@@ -124,6 +124,44 @@ def test_liver_lesion_20_hu_from_its_organ(lesion_hu, offset):
     assert overlap >= 0.85
 
 
+@pytest.mark.parametrize("lesion_hu", [80.0, 120.0])
+def test_faint_liver_lesion_on_thick_slices_clicked_at_its_centre(lesion_hu):
+    """A 35 mm lesion 20 HU from the liver on 5 mm slices, clicked at its centre. The
+    wide low-contrast band (the liver too) and the tight one (the lesion) had edges
+    equally strong; the wide one won and gave the liver (+192%). Now a candidate that
+    finds its edge only far out along most rays yields to one as well edged nearer.
+    And the tight band's second cast, from the region's deepest point (which on 5 mm
+    slices wanders 8 mm over a flat top of the distance map), clamped the far side
+    (-17%): of its two casts the larger is kept."""
+    res, ours, ref, overlap = _liver_click(35.0, lesion_hu, 0.0, 5.0)
+    assert res.details["low_contrast"] == 1.0
+    assert abs(ours / ref - 1) <= 0.05, (ours, ref, res.details)
+    assert overlap >= 0.9
+
+
+def test_faint_small_liver_lesion_clicked_off_centre_is_not_the_liver():
+    """A 10 mm lesion 20 HU darker than the liver, clicked 0.4 of the way out: the seed's
+    ball holds liver too, so even the tight band (+- 3 of its SDs) held the liver, and
+    its core, darker than the click, fell outside it. The click gave the whole liver
+    (+924%, Dice 0.00). The half-way band (from half-way to the organ's HU to well past
+    the lesion's) finds the lesion."""
+    res, ours, ref, overlap = _liver_click(10.0, 80.0, 0.4, 1.25)
+    assert abs(ours / ref - 1) <= 0.10, (ours, ref, res.details)
+    assert overlap >= 0.85
+
+
+def test_faint_small_lesion_refused_not_returned_as_its_organ():
+    """The same lesion 20 HU brighter on 5 mm slices (two slices; its median only 9 HU
+    above the liver's, noise 5 HU) is refused as faint; the larger box tried next (for
+    a large lesion whose rays never left it) found the liver's edge with fat, and the
+    click gave the whole liver (+914%). The larger box's region must be made of the
+    clicked tissue (the seed's median within its central 90%): the liver is not, and
+    the first refusal stands."""
+    image, _, centre, axes = liver_lesion(10.0, 120.0, 5.0)
+    with pytest.raises(PromptError, match="does not stand out"):
+        segment(image, PointPrompt(tuple(off_centre(centre, axes, 0.4))))
+
+
 @pytest.mark.parametrize("lesion_hu", [15.0, 85.0])
 def test_large_mass_in_muscle_clicked_near_its_end(lesion_hu):
     """An 8 cm mass 35 HU darker or brighter than the muscle around it, clicked 0.6 of
