@@ -288,6 +288,7 @@ def _directions(n: int = 200) -> np.ndarray:
 
 DIRECTIONS = _directions()
 DIRECTIONS_T = DIRECTIONS.T.astype(np.float32)
+NEIGHBOURS = np.argsort(-(DIRECTIONS @ DIRECTIONS.T), axis=1)[:, 1:7]  # each ray's 6 nearest
 SPLIT_MIN_HU = 40.0  # two classes closer than this are one tissue
 SPLIT_MIN_NEAR_HU = 20.0  # the same among the samples nearest the prompt
 EDGE_TIE = 0.9  # candidates' edges within this ratio are as strong: the larger wins
@@ -546,9 +547,20 @@ def _fat_planes(image: np.ndarray) -> np.ndarray:
 
 def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                  band: tuple[float, float], centre: np.ndarray, radii: np.ndarray,
-                 r_med: float, nodal: bool, star: float = STAR_FACTOR) -> np.ndarray:
+                 r_med: float, nodal: bool, star: float = STAR_FACTOR, steady: bool = False
+                 ) -> np.ndarray:
     """The seeds' component within the band, clamped to a star shape around ``centre``
-    (each direction at most ``star`` x the median edge distance), tapered for a node."""
+    (each direction at most ``star`` x the median edge distance), tapered for a node.
+    ``steady`` (no aerated lung around: a mass in soft tissue): each ray's edge distance
+    is at least the median of its six neighbours'. In a band bound 1-2 noise SDs from
+    the lesion, a ray stops early where noise leaves the band for a millimetre, and its
+    cone beyond was cut out of the lesion, down to the centre: a mass 20 HU darker than
+    muscle kept holes 4 mm from its centre, the watershed split it along them (-22%,
+    -32%); the real sarcomas' 15 further clicks each had spread 37% (one -19%) and
+    now 5%. In lung each ray keeps its own (raised there too, the ground-glass and
+    5 mm-slice nodules' short axes grew from +19 to +24..34%)."""
+    if steady:  # a ray stopped short by a noise blip is raised to its neighbours' median
+        radii = np.maximum(radii, np.median(radii[NEIGHBOURS], axis=1))
     limit = np.minimum(radii, star * r_med) + 0.5 * float(max(g.spacing[:2]))
     inband = (image >= band[0]) & (image <= band[1])
     if nodal:
@@ -810,7 +822,9 @@ def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[f
         r_med = float(np.median(radii))
         if expected:
             r_med = max(r_med, expected / 2)
-        region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star)
+        if not n:
+            steady = bool(np.nanpercentile(profiles, 10) >= AIR_HU)  # no lung around
+        region = _band_region(image, g, seeds, band, centre, radii, r_med, nodal, star, steady)
         if region.sum() < 3:
             break
         if larger and (size := int(_fill_holes(region).sum())) > kept_size:
