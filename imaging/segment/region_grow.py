@@ -116,10 +116,12 @@ are handled):
    between it and the seeds, each voxel going to the side it is nearer along paths
    within the lesion, where a millimetre across an edge costs more (scikit-image's
    minimum-cost paths): half-way in a leak without an edge or a neck, else on the edge.
-   An inside (positive) click is a seed: the band's region around it, as far as the
-   clamp reaches from the centre, is added (a part the clamp or a cut had left out),
-   and the box grows to hold it; a click the lesion still does not hold (outside the
-   band, or not joined to the region) is refused with its point named.
+   An inside (positive) click is a seed in the band found without it (grown as a
+   seed in every candidate band, it could let a wider band win): the band's region
+   around it, as far as the clamp reaches from the centre, is added (a part the
+   clamp or a cut had left out), and the box grows to hold it; a click the lesion
+   still does not hold (outside the band, or not joined to the region) is refused
+   with its point named.
 5. **Clean-up**: one in-plane voxel of what the opening shaved off is given
    back (partial volume; more would regrow the vessel stubs), holes are
    filled, and the one connected component holding the seed is kept. A
@@ -1253,6 +1255,22 @@ def _click_left_out(click, prompt: Prompt, hu: float, low: float, high: float) -
                        f"{_mm(prompt.point)} mm ({why}); move it or remove it")
 
 
+def _band_without_clicks(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
+                         median: float, spread: float, prompt: Prompt, half: float,
+                         nodal: bool) -> tuple[tuple[float, float], np.ndarray, bool] | None:
+    """The band and lung flag the prompt finds without its inside clicks, kept when they
+    are added (the rays start from the prompt's point as before): a click is a seed in
+    the lesion's band, not a vote on it (a
+    thigh sarcoma's inside click, grown as a seed in every candidate band, let the band
+    of the whole limb against air win, and the result ran out of the field of view).
+    None for a ground-glass winner (its band is for the image smoothed more)."""
+    _, info = _grow(image, g, seeds[:1], median, spread, prompt, half, nodal)
+    if "ground_glass" in info:
+        return None
+    return ((info["band_low_hu"], info["band_high_hu"]), np.asarray(prompt.point, dtype=float),
+            bool(info["in_lung"]))
+
+
 def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             roi_half_mm: float | None = None) -> Segmentation:
     """Segment the one lesion the prompt points at, and measure it.
@@ -1302,6 +1320,9 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             )
         seeds = [_index(sub, p) for p in prompt.seeds]
         negatives = [_index(sub, p) for p in prompt.negative]
+        if prompt.positive and kept is None:
+            kept = _band_without_clicks(smooth, sub, seeds, median, spread, prompt, half,
+                                        nodal)
         region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, half, nodal,
                                   kept)
         ray_centre = grow_info.pop("centre", None)
