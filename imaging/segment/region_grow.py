@@ -197,11 +197,32 @@ def _spacing_np(g: Geometry) -> np.ndarray:
     return g.spacing[::-1].astype(float)
 
 
+BALL_TOLERANCE = 1e-9  # a voxel at a ball's radius is the ball's, whatever the rounding
+
+
 def _ball(radius_mm: float, spacing_np: np.ndarray) -> np.ndarray:
-    r = np.maximum(np.floor(radius_mm / spacing_np), 0).astype(int)
+    """The voxels within ``radius_mm`` of the centre (a radius of 3 x 0.7 mm, rounded to
+    2.0999999999999996, had lost its third voxel along each axis: a 5 x 5 square)."""
+    reach = radius_mm * (1 + BALL_TOLERANCE)
+    r = np.maximum(np.floor(reach / spacing_np), 0).astype(int)
     grids = np.ogrid[tuple(slice(-n, n + 1) for n in r)]
-    dist = sum((g * s / radius_mm) ** 2 for g, s in zip(grids, spacing_np, strict=True))
-    return dist <= 1.0
+    dist = sum((g * s) ** 2 for g, s in zip(grids, spacing_np, strict=True))
+    return dist <= reach**2
+
+
+def _opening(mask: np.ndarray, radius_mm: float, spacing_np: np.ndarray) -> np.ndarray:
+    """``mask`` opened by the ball ``_ball(radius_mm, spacing_np)``, outside the array
+    background (scipy's ``binary_opening`` with that footprint, voxel for voxel), from
+    two distance maps: eroded where the nearest background lies beyond the radius,
+    dilated back within it. Their cost does not grow with the ball's (scipy's erosion by
+    a 4.5 mm ball took 0.1 s per call on a lung line's box, 0.7 s of its 1.5 s)."""
+    reach = radius_mm * (1 + BALL_TOLERANCE)
+    padded = np.pad(mask, 1)
+    eroded = ndimage.distance_transform_edt(padded, sampling=spacing_np) > reach
+    if not eroded.any():
+        return np.zeros_like(mask)
+    opened = ndimage.distance_transform_edt(~eroded, sampling=spacing_np) <= reach
+    return opened[1:-1, 1:-1, 1:-1] & mask
 
 
 def _index(g: Geometry, point) -> np.ndarray:
@@ -931,7 +952,7 @@ def _separate_box(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
         core = _component(core, [s for s in seeds if core[tuple(s)]] or seeds)
         opened = ndimage.binary_dilation(core, structure=footprint) & region
     elif footprint.sum() > 1:
-        opened = ndimage.binary_opening(region, structure=footprint)
+        opened = _opening(region, r_open, sp)
     else:
         opened = region
     core_seeds = [s for s in seeds if opened[tuple(s)]]
@@ -1056,7 +1077,8 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
     cut = np.zeros_like(lesion)
     sp = _spacing_np(g)
     px = float(sp[1:].max())
-    ball = _ball(max(_opening_radius(r_est), 1.01 * float(sp.max())), sp)
+    r_ball = max(_opening_radius(r_est), 1.01 * float(sp.max()))
+    ball = _ball(r_ball, sp)
     # a box around the lesion: what the wall test looks at, and no more
     k, j, i = np.nonzero(lesion)
     margin = np.ceil((max(r_est, 3.0) + float(sp.max())) / sp).astype(int) + ball.shape
@@ -1068,7 +1090,7 @@ def _wall_cut(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
     # slices: within its own two, 21 surface points, too few for a plane)
     near = ndimage.distance_transform_edt(~nodule, sampling=sp) <= max(r_est, 3.0, 1.01 * sp[0])
     lung = ndimage.binary_dilation(~tissue)
-    tissue = ndimage.binary_opening(tissue & ~nodule, structure=ball) & near
+    tissue = _opening(tissue & ~nodule, r_ball, sp) & near
     pts = _points(tissue & lung, g, lo)
     if len(pts) < WALL_MIN_POINTS:
         return cut
