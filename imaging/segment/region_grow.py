@@ -115,7 +115,8 @@ are handled):
    A reader's correction clicks: an outside (negative) click splits the lesion
    between it and the seeds, each voxel going to the side it is nearer along paths
    within the lesion, where a millimetre across an edge costs more (scikit-image's
-   minimum-cost paths): half-way in a leak without an edge or a neck, else on the edge.
+   minimum-cost paths; the lesion's deepest point, on the seeds' side, is a seed too):
+   half-way in a leak without an edge or a neck, else on the edge.
    An inside (positive) click is a seed in the band found without it (grown as a
    seed in every candidate band, it could let a wider band win): the band's region
    around it, as far as the clamp reaches from the centre, is added (a part the
@@ -970,7 +971,8 @@ def _separate_box(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
     if negatives:
         inside = [n for n in negatives if lesion[tuple(n)]]
         if inside:  # the reader's outside clicks: split there, drop their side
-            lesion, cut = _split(image, lesion, sp, core_seeds, inside)
+            deep = np.unravel_index(int(np.argmax(np.where(lesion, dist, 0))), dist.shape)
+            lesion, cut = _split(image, lesion, sp, core_seeds, inside, np.array(deep))
     # give back one in-plane voxel of what the opening shaved off the border (partial
     # volume); more would regrow the stubs of the vessels the opening cut
     ring = ndimage.generate_binary_structure(2, 1)[None]
@@ -982,17 +984,24 @@ def _separate_box(region: np.ndarray, g: Geometry, seeds: list[np.ndarray],
 
 
 def _split(image: np.ndarray, lesion: np.ndarray, sp: np.ndarray, seeds: list[np.ndarray],
-           outside: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+           outside: list[np.ndarray], deepest: np.ndarray | None = None
+           ) -> tuple[np.ndarray, np.ndarray]:
     """The lesion split between its seeds and the reader's outside clicks: each voxel
     goes to the side it is nearer along paths within the lesion, where a millimetre costs
     more across an edge (1 + the gradient over its median in the lesion: in a region
     without edges the split lies half-way, else on the edge between the clicks). The
     distance map's watershed, which splits broad contacts at their neck, gave a click
-    in a leak without a neck a few voxels around it (a thigh sarcoma's 82 000)."""
+    in a leak without a neck a few voxels around it (a thigh sarcoma's 82 000). The
+    lesion's ``deepest`` point, when it falls on the seeds' side, seeds it too: half-way
+    between an outside click and a reader's click near the lesion's edge ran through the
+    lesion (a sarcoma lost a quarter of itself, Dice 0.84 -> 0.77; now 0.83)."""
     grad = ndimage.gaussian_gradient_magnitude(image.astype(np.float32), sigma=1.0)
     cost = np.where(lesion, 1.0 + grad / max(float(np.median(grad[lesion])), 1e-3), np.inf)
     near, far = (MCP_Geometric(cost, sampling=tuple(sp)).find_costs([tuple(p) for p in points])[0]
                  for points in (seeds, outside))
+    if deepest is not None and near[tuple(deepest)] <= far[tuple(deepest)]:
+        near = MCP_Geometric(cost, sampling=tuple(sp)).find_costs(
+            [tuple(p) for p in (*seeds, deepest)])[0]
     return lesion & (near <= far), lesion & (far < near)
 
 
