@@ -1291,10 +1291,10 @@ def _band_without_clicks(image: np.ndarray, g: Geometry, seeds: list[np.ndarray]
                          nodal: bool) -> tuple[tuple[float, float], np.ndarray, bool] | None:
     """The band and lung flag the prompt finds without its inside clicks, kept when they
     are added (the rays start from the prompt's point as before): a click is a seed in
-    the lesion's band, not a vote on it (a
-    thigh sarcoma's inside click, grown as a seed in every candidate band, let the band
-    of the whole limb against air win, and the result ran out of the field of view).
-    None for a ground-glass winner (its band is for the image smoothed more)."""
+    the lesion's band, not a vote on it (a thigh sarcoma's inside click, grown as a seed
+    in every candidate band, let the band of the whole limb against air win, and the
+    result ran out of the field of view). None for a ground-glass winner (its band is
+    for the image smoothed more)."""
     _, info = _grow(image, g, seeds[:1], median, spread, prompt, half, nodal)
     if "ground_glass" in info:
         return None
@@ -1351,11 +1351,12 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             )
         seeds = [_index(sub, p) for p in prompt.seeds]
         negatives = [_index(sub, p) for p in prompt.negative]
-        if prompt.positive and kept is None:
-            kept = _band_without_clicks(smooth, sub, seeds, median, spread, prompt, half,
-                                        nodal)
+        given = kept
+        if prompt.positive and given is None:  # in this box, as without the clicks
+            given = _band_without_clicks(smooth, sub, seeds, median, spread, prompt, half,
+                                         nodal)
         region, grow_info = _grow(smooth, sub, seeds, median, spread, prompt, half, nodal,
-                                  kept)
+                                  given)
         ray_centre = grow_info.pop("centre", None)
         wall_voxels = int(grow_info.pop("wall_voxels", 0))  # a line's, cut before it is scored
         low, high = grow_info["band_low_hu"], grow_info["band_high_hu"]
