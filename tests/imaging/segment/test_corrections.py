@@ -94,9 +94,10 @@ def test_inside_click_that_is_no_part_of_the_lesion_is_refused_with_its_point():
 def test_inside_click_keeps_the_lesions_band(shared_data):
     """MIRP STS_002 clicked in the inner half, and given an inside click on the part of
     the sarcoma an outside click in its leak had cut off (where the correction benchmark
-    put it). Grown as a seed in every candidate band, that click let the band of the
-    whole thigh against air (-314 HU and up) win over the sarcoma's against fat: the
-    result ran out of the field of view and was refused."""
+    put it before the split was seeded from the lesion's deepest point too). Grown as a
+    seed in every candidate band, that click let the band of the whole thigh against air
+    (-314 HU and up) win over the sarcoma's against fat: the result ran out of the field
+    of view and was refused."""
     image, label = _real(shared_data, "lesions/mirp_sts_002/ct_image.nii.gz",
                          "lesions/mirp_sts_002/gtv_mask.nii.gz")
     truth = label.array != 0
