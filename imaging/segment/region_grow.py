@@ -1195,9 +1195,22 @@ def _markers(dist: np.ndarray, h: float) -> tuple[np.ndarray, int]:
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
-    filled = ndimage.binary_fill_holes(mask)
-    for k in range(filled.shape[0]):
-        filled[k] = ndimage.binary_fill_holes(filled[k])
+    """``mask`` with its holes filled in 3D, then within each slice: what scipy's
+    ``binary_fill_holes`` gives (background pieces, face-connected, that do not reach the
+    array's border; in a slice, its edges), by one labelling each instead of a dilation
+    per step and per slice (0.22 s of a ground-glass click's 1.6 s)."""
+    cross = ndimage.generate_binary_structure(3, 1)
+    in_plane = np.zeros_like(cross)
+    in_plane[1] = cross[1]
+    filled = mask.copy()
+    for structure, axes in ((cross, (0, 1, 2)), (in_plane, (1, 2))):
+        labels, n = ndimage.label(~filled, structure)
+        reaches = np.zeros(n + 1, bool)
+        reaches[0] = True  # the mask itself
+        for axis in axes:
+            for end in (0, -1):
+                reaches[np.take(labels, end, axis=axis)] = True
+        filled |= ~reaches[labels]
     return filled
 
 

@@ -2,8 +2,8 @@
 the region's bounding box, the star clamp's nearest-ray lookup by cosine in float32
 blocks, only for voxels between the smallest and the largest limit (and within the box
 around the largest), the opening by a ball from two distance maps, the deepest point
-from a distance map cropped around it, and a drawn line's candidates left uncut at the
-pleural line when they cannot win."""
+from a distance map cropped around it, holes filled by labelling, and a drawn line's
+candidates left uncut at the pleural line when they cannot win."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from imaging.segment.region_grow import (
     _ball,
     _deepest_near,
     _edt,
+    _fill_holes,
     _opening,
     _points,
     _spacing_np,
@@ -144,3 +145,13 @@ def test_a_lines_hopeless_candidates_skip_the_cut_at_the_pleural_line(monkeypatc
     np.testing.assert_array_equal(fast.full_mask(image.geometry),
                                   plain.full_mask(image.geometry))
     assert fast.measurement.long_axis_mm == plain.measurement.long_axis_mm
+
+
+@settings(max_examples=300, deadline=None)
+@given(masks)
+def test_holes_filled_by_labelling_are_scipys(mask):
+    """Filled in 3D, then slice by slice, as scipy's ``binary_fill_holes`` fills them."""
+    expected = ndimage.binary_fill_holes(mask)
+    for k in range(expected.shape[0]):
+        expected[k] = ndimage.binary_fill_holes(expected[k])
+    np.testing.assert_array_equal(_fill_holes(mask), expected)
