@@ -47,6 +47,8 @@ def test_distance_map_on_the_bounding_box_is_the_whole_one(mask, spacing):
 @given(hnp.arrays(bool, (7, 15, 15)), st.integers(0, 2**32 - 1),
        st.tuples(*(st.floats(0.5, 3.0) for _ in range(3))))
 def test_star_clamp_is_the_one_by_each_voxels_nearest_ray(region, seed, spacing):
+    """A voxel as near two rays as float32 cosines tell (seed 1183: 0.98868158 and
+    0.98868157) may take either's limit."""
     rng = np.random.default_rng(seed)
     direction = np.linalg.qr(rng.normal(size=(3, 3)))[0]  # oblique grids too
     g = Geometry((15, 15, 7), np.array(spacing[::-1]), (0.0, 0.0, 0.0), direction)
@@ -54,10 +56,14 @@ def test_star_clamp_is_the_one_by_each_voxels_nearest_ray(region, seed, spacing)
     limit = rng.uniform(1.0, 12.0, len(DIRECTIONS))
     pts = _points(region, g) - centre
     dist = np.linalg.norm(pts, axis=1)
-    _, nearest = cKDTree(DIRECTIONS).query(pts / np.maximum(dist, 1e-9)[:, None])
-    expected = np.zeros_like(region)
-    expected[tuple(np.argwhere(region)[dist <= limit[nearest]].T)] = True
-    np.testing.assert_array_equal(_star(region, g, centre, limit), expected)
+    gaps, rays = cKDTree(DIRECTIONS).query(pts / np.maximum(dist, 1e-9)[:, None], k=2)
+    nearest, second = rays.T
+    tie = gaps[:, 1] - gaps[:, 0] < 1e-6
+    got = _star(region, g, centre, limit)[region]
+    by_nearest, by_second = dist <= limit[nearest], dist <= limit[second]
+    np.testing.assert_array_equal(got[~tie], by_nearest[~tie])
+    assert np.all((got[tie] == by_nearest[tie]) | (got[tie] == by_second[tie]))
+    assert not _star(region, g, centre, limit)[~region].any()
 
 
 @settings(max_examples=200, deadline=None)
