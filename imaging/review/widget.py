@@ -18,7 +18,7 @@ rectangle drawn, ``R`` re-segment the selected lesion with the clicks (in its bo
 drawn in one), ``N`` toggle inside/outside clicks, ``X`` absent, ``T`` too small,
 ``Shift-S`` sign off the timepoint, ``1``/``2``/``3`` lung/soft/bone window.
 Segmentation runs in a worker thread; the table and RECIST result update when it is
-done.
+done, and a re-segmented lesion's message gives its axes before and after.
 """
 
 from __future__ import annotations
@@ -63,6 +63,19 @@ def _rectangle(corners) -> np.ndarray:
 
 def _xyz(point) -> tuple[float, float, float]:
     return (float(point[2]), float(point[1]), float(point[0]))
+
+
+def axes_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+    """What a re-segmentation did to the lesion's axes, for the reader to weigh beside
+    its outline: a click that makes the outline fit better can still move the long axis
+    the wrong way (MIRP STS_001's box, clicked inside: Dice up, long axis +8% -> +18%)."""
+    parts = []
+    for key, name in (("long_axis_mm", "long axis"), ("short_axis_mm", "short axis")):
+        before, after = (old or {}).get(key), new.get(key)
+        if before and after is not None:
+            parts.append(f"{name} {before:.1f} -> {after:.1f} mm "
+                         f"({100 * (after / before - 1):+.1f}%)")
+    return ", ".join(parts)
 
 
 class ReviewWidget(QWidget):
@@ -336,11 +349,14 @@ class ReviewWidget(QWidget):
         worker = create_worker(work)
 
         def returned(prepared: Any) -> None:
+            date, _, old, record = prepared
+            change = axes_change(old, record)
             self.session.commit(prepared)
             self.busy = False
             self.refresh()
-            self._show_prompts(prepared[0])  # the new lesion's prompt among them
-            self.message.setText(done_message + " · " + self.message.text())
+            self._show_prompts(date)  # the new lesion's prompt among them
+            done = f"{done_message}: {change}" if change else done_message
+            self.message.setText(done + " · " + self.message.text())
 
         def errored(exc: Exception) -> None:
             self.busy = False

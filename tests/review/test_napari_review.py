@@ -150,6 +150,11 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     cut = widget.session.lesion(week24, new_id)
     np.testing.assert_allclose(cut["clicks"]["outside"], [outside])
     assert cut["volume_ml"] < added[0]["volume_ml"]
+    # the message weighs the cut's axes against the lesion's before it
+    change = (f"long axis {added[0]['long_axis_mm']:.1f} -> {cut['long_axis_mm']:.1f} mm "
+              f"({100 * (cut['long_axis_mm'] / added[0]['long_axis_mm'] - 1):+.1f}%)")
+    assert change in widget.message.text(), widget.message.text()
+    assert cut["long_axis_mm"] < added[0]["long_axis_mm"]
     ct = widget.session.volume(week24)
     voxel = np.rint(ct.geometry.lps_to_index(outside)).astype(int)[::-1]
     assert widget.session.labels(week24)[tuple(voxel)] != cut["label"]
