@@ -65,7 +65,7 @@ def _xyz(point) -> tuple[float, float, float]:
     return (float(point[2]), float(point[1]), float(point[0]))
 
 
-def axes_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
+def _axes_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     """What a re-segmentation did to the lesion's axes, for the reader to weigh beside
     its outline: a click that makes the outline fit better can still move the long axis
     the wrong way (MIRP STS_001's box, clicked inside: Dice up, long axis +8% -> +18%)."""
@@ -350,7 +350,7 @@ class ReviewWidget(QWidget):
 
         def returned(prepared: Any) -> None:
             date, _, old, record = prepared
-            change = axes_change(old, record)
+            change = _axes_change(old, record)
             self.session.commit(prepared)
             self.busy = False
             self.refresh()

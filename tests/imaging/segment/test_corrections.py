@@ -90,21 +90,27 @@ def test_inside_click_that_is_no_part_of_the_lesion_is_refused_with_its_point():
                                                            abs=0.5)
 
 
+@pytest.fixture(scope="module")
+def sts_002_inner3(shared_data):
+    """MIRP STS_002, its label, and the result of its inner3 click (both tests below
+    correct that one)."""
+    image, label = _real(shared_data, "lesions/mirp_sts_002/ct_image.nii.gz",
+                         "lesions/mirp_sts_002/gtv_mask.nii.gz")
+    prompt = label_prompts(label)["inner3"]
+    return image, label.array != 0, prompt, segment(image, prompt)
+
+
 @pytest.mark.shared_data
-def test_inside_click_keeps_the_lesions_band(shared_data):
+def test_inside_click_keeps_the_lesions_band(sts_002_inner3):
     """MIRP STS_002 clicked in the inner half, and given an inside click on the part of
     the sarcoma an outside click in its leak had cut off (where the correction benchmark
     put it before the split was seeded from the lesion's deepest point too). Grown as a
     seed in every candidate band, that click let the band of the whole thigh against air
     (-314 HU and up) win over the sarcoma's against fat: the result ran out of the field
     of view and was refused."""
-    image, label = _real(shared_data, "lesions/mirp_sts_002/ct_image.nii.gz",
-                         "lesions/mirp_sts_002/gtv_mask.nii.gz")
-    truth = label.array != 0
-    prompt = label_prompts(label)["inner3"]
+    image, truth, prompt, first = sts_002_inner3
     inside = (63.5, 128.9, -560.4)
     assert truth[_voxel(image, inside)]
-    first = segment(image, prompt)
     again = segment(image, dataclasses.replace(prompt, positive=(inside,)))
     mask = again.full_mask(image.geometry) != 0
     assert mask[_voxel(image, inside)]
@@ -114,17 +120,14 @@ def test_inside_click_keeps_the_lesions_band(shared_data):
 
 
 @pytest.mark.shared_data
-def test_outside_click_split_keeps_the_lesions_middle(shared_data):
+def test_outside_click_split_keeps_the_lesions_middle(sts_002_inner3):
     """MIRP STS_002 clicked near its edge (inner3, +10%, Dice 0.84), and given an outside
     click in its leak: split half-way between that click and the reader's, the cut ran
     through the sarcoma (a quarter of it lost, Dice 0.77). The lesion's deepest point,
     on the reader's side, seeds that side too."""
-    image, label = _real(shared_data, "lesions/mirp_sts_002/ct_image.nii.gz",
-                         "lesions/mirp_sts_002/gtv_mask.nii.gz")
-    truth = label.array != 0
-    prompt = label_prompts(label)["inner3"]
-    first = segment(image, prompt).full_mask(image.geometry) != 0
-    sign, point = corrective_click(first, truth, image.geometry)
+    image, truth, prompt, first = sts_002_inner3
+    sign, point = corrective_click(first.full_mask(image.geometry) != 0, truth,
+                                   image.geometry)
     assert sign == "negative"
     mask = segment(image, dataclasses.replace(prompt, negative=(point,))).full_mask(
         image.geometry) != 0
