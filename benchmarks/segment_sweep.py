@@ -5,7 +5,9 @@ and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; faint 
 (10-35 mm, 20 HU darker or brighter) also from their long-axis line; lung nodules
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
-line and the box around the nodule on that line's slice; an 8 cm mass in the muscle of
+line and the box around the nodule on that line's slice; oval nodules 12 mm across and
+18-36 mm long (the star-shaped clamp cuts the poles of the longer ones) from the same
+prompts; an 8 cm mass in the muscle of
 a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.3 and
 0.6 of the way to either end (one end 10 mm from the fat under the skin). Prints each
 case's long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8;
@@ -26,7 +28,7 @@ from imaging.errors import PromptError
 from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import dice, label_prompts, spread_pct
-from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre
+from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre, oval_nodule
 
 
 def _run(image, truth, prompt) -> tuple[float, float, bool] | None:
@@ -49,6 +51,22 @@ def _cell(name: str, result: tuple[float, float, bool] | None) -> tuple[str, boo
     bad = abs(error) > 10 or d < 0.8
     marks = (" bounded" if bounded else "") + (" <<<" if bad else "")
     return f"{name} {error:+5.0f}% {d:.2f}{marks}", bad
+
+
+def _nodule_row(image, truth) -> tuple[str, int, int]:
+    """A nodule's row (the clicks' spread, then each prompt's cell), how many of its
+    prompts fail and how many were run."""
+    cells, lengths, failed = [], [], 0
+    prompts = label_prompts(truth, random_points=3, seed=2, box=True)
+    for name, prompt in prompts.items():
+        result = _run(image, truth, prompt)
+        text, bad = _cell(name, result)
+        cells.append(text)
+        failed += bad
+        if result is not None and name not in ("line", "box"):
+            lengths.append(1 + result[0] / 100)
+    spread = spread_pct(lengths) if lengths else float("nan")
+    return f"clicks' spread {spread:4.1f}%  | " + " | ".join(cells), failed, len(prompts)
 
 
 def main() -> None:
@@ -85,18 +103,15 @@ def main() -> None:
     for diameter, thickness, contact in itertools.product(
             (10.0, 20.0, 30.0), (0.6, 1.25, 2.5, 5.0), ("free", "vessels", "pleura")):
         image, truth = lung_nodule(diameter, thickness, contact)
-        cells, lengths = [], []
-        for name, prompt in label_prompts(truth, random_points=3, seed=2, box=True).items():
-            result = _run(image, truth, prompt)
-            text, bad = _cell(name, result)
-            cells.append(text)
-            failed += bad
-            total += 1
-            if result is not None and name not in ("line", "box"):
-                lengths.append(1 + result[0] / 100)
-        spread = spread_pct(lengths) if lengths else float("nan")
-        print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {contact:7s}  "
-              f"clicks' spread {spread:4.1f}%  | " + " | ".join(cells))
+        row, bad, n = _nodule_row(image, truth)
+        failed, total = failed + bad, total + n
+        print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {contact:7s}  {row}")
+    print("oval nodules, 12 mm across, 2.5 mm slices (the same prompts)")
+    for length in (18.0, 24.0, 30.0, 36.0):
+        image, truth, _ = oval_nodule(length, 12.0)
+        row, bad, n = _nodule_row(image, truth)
+        failed, total = failed + bad, total + n
+        print(f"  {length:4.0f} mm long  {row}")
     print("masses in muscle (one click, along the long axis; + towards the skin)")
     for hu, thickness in itertools.product((15.0, 85.0), (1.25, 2.5, 5.0)):
         image, truth, centre, axes = limb_mass(hu, thickness)

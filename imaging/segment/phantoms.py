@@ -105,3 +105,17 @@ def limb_mass(lesion_hu: float, thickness_mm: float = 2.5):
     hu[mass] = lesion_hu
     return Volume(_scanned(hu, spacing, 0.8, 12.0, 4), g), Volume(mass.astype(np.uint8), g), \
         centre, axes
+
+
+def oval_nodule(length_mm: float, width_mm: float, thickness_mm: float = 2.5):
+    """Lung (-850 HU) with one oval nodule (30 HU), an ellipsoid ``length_mm`` long along
+    x and ``width_mm`` across in y and z, at the centre; 0.7 mm pixels, noise SD 20 HU.
+    Returns the image, the truth and the nodule's centre (LPS mm)."""
+    spacing = np.array([0.7, 0.7, thickness_mm])
+    extent = np.array([length_mm + 50, width_mm + 50, width_mm + 40])
+    g, x, y, z = _grid(extent, spacing)
+    c, axes = extent / 2, np.array([length_mm, width_mm, width_mm]) / 2
+    nodule = (((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
+              + ((z - c[2]) / axes[2]) ** 2 <= 1)
+    hu = np.where(nodule, 30.0, -850.0)
+    return Volume(_scanned(hu, spacing, 0.8, 20.0, 5), g), Volume(nodule.astype(np.uint8), g), c

@@ -257,6 +257,28 @@ def test_nodule_flat_on_the_pleura_is_cut_at_the_pleural_line(diameter, thicknes
     assert dice(res.full_mask(image.geometry), truth.array) >= floor, res.details
 
 
+@pytest.mark.parametrize("side", [-1, 1])
+def test_nodule_on_thick_slices_clicked_on_the_slice_beside_its_centre(side):
+    """A 20 mm nodule on three 5 mm slices, clicked on the slice above or below its
+    centre, 0.3 of the way to its edge in-plane: the region's deepest point stayed on
+    the clicked slice (each of the two slices found lay one slice from the region's
+    end), and the star-shaped clamp from there cut the far slice in-plane (-12%, Dice
+    0.78). The second cast now starts from the slice nearest the middle of the
+    lesion's extent along the rays across the slices."""
+    image, truth = lung_nodule(20.0, 5.0)
+    t = truth.array > 0
+    k = int(np.rint(np.argwhere(t).mean(axis=0)[0])) + side
+    j, i = np.argwhere(t[k]).mean(axis=0)
+    r = 10.0 / 0.7
+    res = segment(image, PointPrompt(tuple(image.geometry.index_to_lps(
+        [i + 0.3 * r, j - 0.225 * r, k]))))
+    mask = res.full_mask(image.geometry) > 0
+    assert np.array_equal(mask.any(axis=(1, 2)), t.any(axis=(1, 2)))
+    assert dice(mask, t) >= 0.95
+    assert res.measurement.long_axis_mm == pytest.approx(measure_mask(truth).long_axis_mm,
+                                                         rel=0.05)
+
+
 def test_nodule_on_crossing_vessels_is_not_cut_at_their_plane():
     """Two vessels crossing a 10 mm nodule lie nearly in one plane through its centre:
     their surface points fit a plane, yet it is no wall (tissue on both sides, and the
@@ -623,7 +645,9 @@ def test_real_nodule_on_thick_slices_from_clicks(shared_data):
     """pyradiomics lung1, a 16 mm nodule on three 5 mm slices: from every prompt, clicks on
     the slice beside the centre included, a long axis within 10% of the label's. Before,
     two such clicks kept the clicked slice alone (-49% and -52%, Dice 0.24): the region's
-    centre could not move one slice, and a step between slices weighed as a sharp edge."""
+    centre could not move one slice, and a step between slices weighed as a sharp edge.
+    The click on its lowest slice, near its edge, lost the slice two above to the clamp
+    (Dice 0.73) until the second cast started from the middle slice."""
     image_path, label_path = REAL["pyradiomics_lung1"]
     image = load_image(shared_data / image_path)
     label = read_image_file(shared_data / label_path)
@@ -632,7 +656,7 @@ def test_real_nodule_on_thick_slices_from_clicks(shared_data):
     assert len(rows) == 5
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
-    assert min(r.dice for r in rows) >= 0.7, [r.dice for r in rows]
+    assert min(r.dice for r in rows) >= 0.85, [r.dice for r in rows]
     clicks = [r.long_mm for r in rows if r.prompt != "line"]
     assert max(clicks) / min(clicks) < 1.16, clicks
 
