@@ -46,7 +46,7 @@ from .tasks import TaskSpec, run_task
 
 __all__ = ["JobOptions", "assemble_outputs", "run_job"]
 
-VERSION = "caliper-batch-15"
+VERSION = "caliper-batch-16"
 """Part of every task key: change it when a task's results would change."""
 
 
