@@ -119,3 +119,23 @@ def oval_nodule(length_mm: float, width_mm: float, thickness_mm: float = 2.5):
               + ((z - c[2]) / axes[2]) ** 2 <= 1)
     hu = np.where(nodule, 30.0, -850.0)
     return Volume(_scanned(hu, spacing, 0.8, 20.0, 5), g), Volume(nodule.astype(np.uint8), g), c
+
+
+def two_lobed_nodule(gap_mm: float = 14.0, neck_mm: float = 6.0):
+    """Lung (-850 HU) with a nodule (30 HU) of two lobes, 14 and 12 mm across, their
+    centres ``gap_mm`` apart along x, joined by a neck ``neck_mm`` across; 0.7 mm pixels,
+    1.25 mm slices, noise SD 20 HU. Returns the image, the truth, the larger lobe's
+    centre and the smaller's (LPS mm)."""
+    spacing = np.array([0.7, 0.7, 1.25])
+    extent = np.array([gap_mm + 56, 50.0, 40.0])
+    g, x, y, z = _grid(extent, spacing)
+    c = extent / 2
+    offset = np.array([gap_mm / 2, 0.0, 0.0])
+    large, small = c - offset, c + offset
+    nodule = (((x - large[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 <= 7.0**2)
+              | ((x - small[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 <= 6.0**2)
+              | (((y - c[1]) ** 2 + (z - c[2]) ** 2 <= (neck_mm / 2) ** 2)
+                 & (np.abs(x - c[0]) <= gap_mm / 2)))
+    hu = np.where(nodule, 30.0, -850.0)
+    return (Volume(_scanned(hu, spacing, 0.8, 20.0, 3), g), Volume(nodule.astype(np.uint8), g),
+            large, small)

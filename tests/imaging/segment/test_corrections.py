@@ -11,9 +11,10 @@ import pytest
 
 from imaging.errors import PromptError
 from imaging.io import load_image, read_image_file
+from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import corrective_click, dice, label_prompts
-from imaging.segment.phantoms import lung_nodule, oval_nodule
+from imaging.segment.phantoms import lung_nodule, two_lobed_nodule
 
 
 def _real(shared_data, image_path: str, label_path: str):
@@ -27,27 +28,30 @@ def _voxel(image, point) -> tuple[int, int, int]:
     return int(k), int(j), int(i)
 
 
-def test_inside_click_brings_back_the_pole_the_clamp_cut():
-    """An oval nodule, 36 x 12 mm, clicked half-way from its centre to one pole: the
-    star-shaped clamp, an ellipsoid fitted to the chords through the point found there
-    (each as long as its shorter half), cuts the far pole (long axis -26%). One inside
-    click near that pole brings it back beyond the clamp (pyradiomics lung1's inner3
-    click had been this test's case until its second cast moved to the middle slice and
-    kept the slice the clamp had cut)."""
-    image, truth, centre = oval_nodule(36.0, 12.0)
+def test_inside_click_brings_back_the_lobe_the_cut_left_out():
+    """A nodule of two lobes, 14 and 12 mm across, joined by a 6 mm neck, clicked in the
+    larger: the opening and the watershed cut the neck as they would a vessel, and the
+    clicked lobe comes alone (Dice 0.77). Whether the other lobe is the same lesion is
+    the reader's call: one inside click on it brings it back. (Until a click in lung on
+    thick slices was cast again from the lesion's middle slice, pyradiomics lung1's
+    inner3 click was this test's case; until the clamp followed an oval lesion's long
+    axis, an oval nodule clicked towards a pole.)"""
+    image, truth, large, small = two_lobed_nodule()
     g, t = image.geometry, truth.array != 0
-    prompt = PointPrompt(tuple(centre + np.array([9.0, 0.0, 0.0])))
+    prompt = PointPrompt(tuple(large))
     first = segment(image, prompt)
-    assert first.measurement.long_axis_mm < 0.8 * 36.0
     before = first.full_mask(g) != 0
-    assert dice(before, t) < 0.9
+    assert dice(before, t) < 0.85
+    assert not before[_voxel(image, small)]
     sign, point = corrective_click(before, t, g)
     assert sign == "positive"
     again = segment(image, dataclasses.replace(prompt, positive=(point,)))
     mask = again.full_mask(g) != 0
     assert mask[_voxel(image, point)]
+    assert mask[_voxel(image, small)]
     assert dice(mask, t) >= 0.95
-    assert again.measurement.long_axis_mm >= 0.9 * 36.0
+    assert again.measurement.long_axis_mm == pytest.approx(
+        measure_mask(truth).long_axis_mm, rel=0.05)
 
 
 @pytest.mark.shared_data
