@@ -154,6 +154,7 @@ SimpleITK, SciPy and scikit-image do the image work; no voxel loops.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -891,10 +892,9 @@ def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[f
                 # tissue the clamp reaches twice as far, and a band holding muscle drew
                 # the centre into it (MIRP STS_002's 15 clicks, three +36..39%). Cast
                 # again from the lesion's middle where the deepest point misses it
-                for recentre in (_across_slices, _along_long_axis):
-                    args = (reach,) if recentre is _along_long_axis else ()
+                for recentre in (_across_slices, partial(_along_long_axis, reach=reach)):
                     moved = recentre(image, g, centre, _edge_distances(t, profiles, band),
-                                     band, *args)
+                                     band)
                     if moved is not None:
                         centre = moved
                         t, profiles = _rays(image, g, centre, reach)
@@ -950,7 +950,7 @@ def _across_slices(image: np.ndarray, g: Geometry, centre: np.ndarray, radii: np
 
 
 def _along_long_axis(image: np.ndarray, g: Geometry, centre: np.ndarray, radii: np.ndarray,
-                     band: tuple[float, float], reach: float) -> np.ndarray | None:
+                     band: tuple[float, float], *, reach: float) -> np.ndarray | None:
     """``centre`` moved to the middle of the lesion's extent along the long axis of the
     ellipsoid fitted to the chords (one reaching at least ELONGATED x the median edge
     distance), when that lies more than a quarter of that distance (and a voxel) away
