@@ -6,13 +6,12 @@ and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; faint 
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
 line and the box around the nodule on that line's slice; oval nodules 12 mm across and
-18-36 mm long (the star-shaped clamp cuts the poles of the longer ones) from the same
-prompts; an 8 cm mass in the muscle of
-a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at its centre or 0.3 and
-0.6 of the way to either end (one end 10 mm from the fat under the skin). Prints each
-case's long-axis error and Dice (marked ``<<<`` when outside 10% or below Dice 0.8;
-``bounded`` when the image gave a drawn lesion no edge and its line bounded it),
-the clicks' spread per nodule, and how many cases fail.
+18-36 mm long (a spherical clamp had cut their poles) from the same prompts; an 8 cm
+mass in the muscle of a limb, 35 HU darker or brighter, on 1.25-5 mm slices, clicked at
+its centre or 0.3 and 0.6 of the way to either end (one end 10 mm from the fat under
+the skin). Prints each case's long-axis error and Dice (marked ``<<<`` when outside 10%
+or below Dice 0.8; ``bounded`` when the image gave a drawn lesion no edge and its line
+bounded it), the clicks' spread per nodule, and how many cases fail.
 
 Usage: python benchmarks/segment_sweep.py
 """
