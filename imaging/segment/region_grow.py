@@ -886,20 +886,20 @@ def _cast(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], band: tuple[f
     for n in range(2):
         if n:
             t, profiles = _rays(image, g, centre, reach)
-            if not expected and not nodal and star == STAR_FACTOR:
-                # from a click, with the tight clamp (in lung, and the low-contrast
-                # candidates): a drawn prompt's slice is the reader's choice; in soft
-                # tissue the clamp reaches twice as far, and a band holding muscle drew
-                # the centre into it (MIRP STS_002's 15 clicks, three +36..39%). Cast
-                # again from the lesion's middle where the deepest point misses it
-                for recentre in (_across_slices, partial(_along_long_axis, reach=reach)):
-                    moved = recentre(image, g, centre, _edge_distances(t, profiles, band),
-                                     band)
-                    if moved is not None:
-                        centre = moved
-                        t, profiles = _rays(image, g, centre, reach)
-            cast_from = centre
         radii = _edge_distances(t, profiles, band)
+        if n and not expected and not nodal and star == STAR_FACTOR:
+            # from a click, with the tight clamp (in lung, and the low-contrast
+            # candidates): a drawn prompt's slice is the reader's choice; in soft tissue
+            # the clamp reaches twice as far, and a band holding muscle drew the centre
+            # into it (MIRP STS_002's 15 clicks, three +36..39%). Cast again from the
+            # lesion's middle where the deepest point misses it
+            for recentre in (_across_slices, partial(_along_long_axis, reach=reach)):
+                moved = recentre(image, g, centre, radii, band)
+                if moved is not None:
+                    centre = moved
+                    t, profiles = _rays(image, g, centre, reach)
+                    radii = _edge_distances(t, profiles, band)
+        cast_from = centre
         r_med = float(np.median(radii))
         if expected:
             r_med = max(r_med, expected / 2)
@@ -925,7 +925,7 @@ def _midway(radii: np.ndarray, axis: np.ndarray) -> tuple[float, float]:
 def _if_in_band(image: np.ndarray, g: Geometry, point: np.ndarray, band: tuple[float, float]
                 ) -> np.ndarray | None:
     """``point`` if its voxel lies in the image and in the band, else None."""
-    index = np.round(g.lps_to_index(point)[::-1]).astype(int)
+    index = _index(g, point)
     if (np.any(index < 0) or np.any(index >= image.shape)
             or not band[0] <= image[tuple(index)] <= band[1]):
         return None
