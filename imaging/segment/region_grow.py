@@ -354,6 +354,7 @@ WALL_SECTORS = 10  # of 12 sectors around the nodule's foot on that plane holdin
 WALL_INLIERS = 0.6  # share of them within two pixels of the plane: a wall, not vessels
 SPICULE_MIN_STEPS = 4  # a spicule is a branch at least this many voxels long
 STUB_FACTOR = 0.55  # a nodule's thin parts: what a ball this times its radius does not fit
+LINE_STUBS = 1.1  # a drawn line's nodule loses its stubs when they make it this x longer
 STANDS_OUT = 2.0  # a region this many SDs from the ring around it is a lesion (a 6 mm
 # lesion 2.4-2.6; a blob of noise in a sarcoma without contrast 1.2)
 FAINT = 2.0  # a clicked region in soft tissue this few noise SDs from what surrounds it
@@ -1601,12 +1602,17 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         sep["wall_voxels"] = wall_voxels + cut
     nodule = not nodal and plain and AIR_HU < low < 2 * FAT_HU  # its band's low end lies
     # between aerated lung and fat: a nodule in lung (not a lesion darker than its organ)
-    if nodule and not isinstance(prompt, DrawnPrompt):  # a click's nodule loses its
-        # vessels' stubs. Not a drawn one's: a box bounds them already (+1..3% on the 10 mm
-        # nodule on vessels; without them, pyradiomics lung1 0% -> -7%), and a line's
-        # nodule gets no spicules back: LIDC-0001's went -7% -> -15%
+    if nodule and not isinstance(prompt, BoxPrompt):  # a nodule loses its vessels'
+        # stubs. Not in a box, which bounds them already (+1..3% on the 10 mm nodule on
+        # vessels; without them, pyradiomics lung1 0% -> -7%). With a drawn line, only
+        # when they make it longer than the line by over 10%: the reader measured the
+        # nodule, not its vessels (+29% on the 10 mm nodule), but a line's nodule gets no
+        # spicules back, and cut unasked LIDC-0001's went -7% -> -15%
         stubs = _vessel_stubs(lesion, (smooth >= low) & (smooth <= high), sub,
                               sep["radius_estimate_mm"], seeds)
+        if (isinstance(prompt, LinePrompt) and stubs.any() and measure_mask(
+                Volume(lesion.astype(np.uint8), sub)).long_axis_mm <= LINE_STUBS * expected):
+            stubs[:] = False
         lesion = _component(lesion & ~stubs, seeds)
         sep["stub_voxels"] = int(stubs.sum())
     if nodule and not negatives and not isinstance(prompt, LinePrompt):  # its spicules
