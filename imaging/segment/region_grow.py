@@ -137,20 +137,21 @@ are handled):
    a plane fitted to the surface, facing the lung, of the tissue around it
    (within its radius, and at least the slices next to it), when those points
    lie on one all around the nodule's foot; the surface's own voxels go with
-   the wall. A lung nodule clicked (not drawn: a box bounds them, a line's
-   reader measured without them) loses its vessels' stubs: its thin parts (what
-   a ball of 0.55 x its radius, 1-2.5 mm, does not fit; a disk in each slice on
-   thick slices) from which its band runs on past 0.6 x its radius (a 3 mm vessel
-   holds the opening's ball, and kept stubs out to the star clamp: +29% on a 10 mm
-   nodule). A lung nodule clicked (not drawn: a reader's line leaves them out) then
-   gets its spicules back: branches in its band, grown from it one voxel at a time,
-   that end within 0.6 x its radius (a vessel runs on), are >= 4 voxels long
-   and hold under a tenth of it. A drawn lesion that the image gives no edge to
-   (the low-contrast candidate won, and the gradient on its outline is under twice
-   its texture's) and that runs on past 1.2 x the line is kept, on every slice,
-   within the circle the line spans: the line is the only evidence of its extent,
-   and its long axis is then the reader's (``bounded_by_line_voxels`` in the
-   details; the batch flags it).
+   the wall. A lung nodule loses its vessels' stubs: its thin parts (what a ball
+   of 0.55 x its radius, 1-2.5 mm, does not fit; a disk in each slice on thick
+   slices) from which its band runs on past 0.6 x its radius (a 3 mm vessel holds
+   the opening's ball, and kept stubs out to the star clamp: +29% on a 10 mm
+   nodule); not in a box, which bounds them, and with a drawn line only when they
+   make it over 10% longer than drawn. A lung nodule (not from a drawn line: its
+   reader left them out; in a box, those within it) then gets its spicules back:
+   branches in its band, grown from it one voxel at a time, that end within 0.6
+   x its radius (a vessel runs on), are >= 4 voxels long and hold under a tenth
+   of it. A drawn lesion that the image gives no edge to (the low-contrast
+   candidate won, and the gradient on its outline is under twice its texture's)
+   and that runs on past 1.2 x the line is kept, on every slice, within the
+   circle the line spans: the line is the only evidence of its extent, and its
+   long axis is then the reader's (``bounded_by_line_voxels`` in the details;
+   the batch flags it).
 
 SimpleITK, SciPy and scikit-image do the image work; no voxel loops.
 """
@@ -1159,6 +1160,13 @@ def _split(image: np.ndarray, lesion: np.ndarray, sp: np.ndarray, seeds: list[np
     return lesion & (near <= far), lesion & (far < near)
 
 
+def _roi_border(mask: np.ndarray) -> np.ndarray:
+    """The ROI's outermost voxels (what runs into them runs on out of the ROI)."""
+    border = np.ones_like(mask, dtype=bool)
+    border[1:-1, 1:-1, 1:-1] = False
+    return border
+
+
 def _spicules(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
               ) -> np.ndarray:
     """A lung nodule's spicules: branches in the band that leave it and end within 0.6 x
@@ -1183,9 +1191,7 @@ def _spicules(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: float
     labels, n = ndimage.label(pieces, structure=full)
     if not n:
         return pieces
-    edge = np.ones_like(lesion)
-    edge[1:-1, 1:-1, 1:-1] = False
-    running = set(np.unique(labels[(front | edge) & pieces])) - {0}
+    running = set(np.unique(labels[(front | _roi_border(lesion)) & pieces])) - {0}
     sizes = ndimage.sum_labels(pieces, labels, np.arange(n + 1))
     length = ndimage.maximum(step, labels, np.arange(n + 1))
     keep = [k for k in range(1, n + 1) if k not in running and sizes[k] <= 0.1 * lesion.sum()
@@ -1217,9 +1223,7 @@ def _vessel_stubs(lesion: np.ndarray, inband: np.ndarray, g: Geometry, r_est: fl
     outside = inband & ~lesion
     labels, _ = ndimage.label(outside, structure=full)
     far = _edt(~lesion, sp) >= float(np.clip(0.6 * r_est, 3.0, 10.0))
-    edge = np.ones_like(lesion)
-    edge[1:-1, 1:-1, 1:-1] = False
-    running = np.setdiff1d(labels[(far | edge) & outside], [0])
+    running = np.setdiff1d(labels[(far | _roi_border(lesion)) & outside], [0])
     near = ndimage.binary_dilation(np.isin(labels, running), structure=full)
     pieces, _ = ndimage.label(thin, structure=full)
     clicked = [pieces[tuple(s)] for s in seeds]
@@ -1602,14 +1606,14 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         sep["wall_voxels"] = wall_voxels + cut
     nodule = not nodal and plain and AIR_HU < low < 2 * FAT_HU  # its band's low end lies
     # between aerated lung and fat: a nodule in lung (not a lesion darker than its organ)
+    inband = (smooth >= low) & (smooth <= high)
     if nodule and not isinstance(prompt, BoxPrompt):  # a nodule loses its vessels'
         # stubs. Not in a box, which bounds them already (+1..3% on the 10 mm nodule on
         # vessels; without them, pyradiomics lung1 0% -> -7%). With a drawn line, only
         # when they make it longer than the line by over 10%: the reader measured the
         # nodule, not its vessels (+29% on the 10 mm nodule), but a line's nodule gets no
         # spicules back, and cut unasked LIDC-0001's went -7% -> -15%
-        stubs = _vessel_stubs(lesion, (smooth >= low) & (smooth <= high), sub,
-                              sep["radius_estimate_mm"], seeds)
+        stubs = _vessel_stubs(lesion, inband, sub, sep["radius_estimate_mm"], seeds)
         if (isinstance(prompt, LinePrompt) and stubs.any() and measure_mask(
                 Volume(lesion.astype(np.uint8), sub)).long_axis_mm <= LINE_STUBS * expected):
             stubs[:] = False
@@ -1618,8 +1622,7 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
     if nodule and not negatives and not isinstance(prompt, LinePrompt):  # its spicules
         # (not with a drawn line: the reader measured without them; with a box, those
         # within it)
-        spicules = _spicules(lesion, (smooth >= low) & (smooth <= high), sub,
-                             sep["radius_estimate_mm"])
+        spicules = _spicules(lesion, inband, sub, sep["radius_estimate_mm"])
         box = _in_box(spicules.shape, sub, prompt)
         if box is not None:
             spicules = _component(lesion | spicules & box, seeds) & ~lesion
