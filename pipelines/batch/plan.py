@@ -161,12 +161,14 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
                 problems.append(f"line {r.line}: new lesion {r.lesion_id} is dated at baseline")
                 continue
             outside = None
-            for point in [r.point] + ([r.end] if r.end else []):
+            for what, point in [("point", r.point), *([("point", r.end)] if r.end else []),
+                                *[("inside click", c) for c in r.inside],
+                                *[("outside click", c) for c in r.outside]]:
                 inside, extent = _contains(tp.series, point)
                 if not inside:
-                    outside = (f"line {r.line}: point {list(point)} of lesion {r.lesion_id} is "
-                               f"outside series {tp.series.series_uid} of {pid} on {tp.date} "
-                               f"({extent})")
+                    outside = (f"line {r.line}: {what} {list(point)} of lesion {r.lesion_id} "
+                               f"is outside series {tp.series.series_uid} of {pid} on "
+                               f"{tp.date} ({extent})")
                     break
             if outside:
                 problems.append(outside)

@@ -6,8 +6,11 @@ Columns (header required, order free):
 ``x2, y2, z2`` (with ``x, y, z``: the ends of a diameter drawn on one axial
 slice), ``prompt`` (``box``: ``x, y, z`` and ``x2, y2, z2`` are two opposite
 corners of a box drawn around the lesion; empty, ``point`` or ``line``: as the
-coordinates say) and ``study_date`` (ISO date of a later timepoint: a new lesion,
-or a reader's correction of where a tracked lesion is). Coordinates are LPS mm.
+coordinates say), ``study_date`` (ISO date of a later timepoint: a new lesion,
+or a reader's correction of where a tracked lesion is), and ``inside`` and
+``outside``: a reader's correction clicks, points in (or out of) the lesion that
+the segmentation must hold (or leave out), each ``x y z`` and several separated by
+``;`` (as the review's inside and outside clicks do). Coordinates are LPS mm.
 ``role`` is ``target``, ``nontarget`` or ``new`` (``new`` needs a
 ``study_date``); ``nodal`` is ``true`` or ``false``.
 
@@ -33,6 +36,7 @@ __all__ = ["LesionPrompt", "PromptSheetError", "read_prompt_rows", "read_prompts
 REQUIRED = ("patient_id", "lesion_id", "role", "organ", "nodal", "x", "y", "z")
 ROLES = ("target", "nontarget", "new")
 SHAPES = ("point", "line", "box")
+OPTIONAL = ("box", "inside", "outside")  # left out of a row's key when not set
 
 
 class PromptSheetError(InputError):
@@ -61,23 +65,29 @@ class LesionPrompt:
     """ISO date of the timepoint the prompt belongs to; None = baseline."""
     box: bool = False
     """``point`` and ``end`` are two opposite corners of a box drawn around the lesion."""
+    inside: tuple[tuple[float, float, float], ...] = ()
+    """Correction clicks the lesion must hold (LPS mm)."""
+    outside: tuple[tuple[float, float, float], ...] = ()
+    """Correction clicks the lesion must leave out (LPS mm)."""
 
     def prompt(self) -> PointPrompt | LinePrompt | BoxPrompt:
+        clicks = {"positive": self.inside, "negative": self.outside}
         if self.box and self.end is not None:
-            return BoxPrompt(self.point, self.end)
+            return BoxPrompt(self.point, self.end, **clicks)
         if self.end is not None:
-            return LinePrompt(self.point, self.end)
-        return PointPrompt(self.point)
+            return LinePrompt(self.point, self.end, **clicks)
+        return PointPrompt(self.point, **clicks)
 
     @property
     def kind(self) -> str:
         return "box" if self.box else "line" if self.end is not None else "point"
 
     def digest(self) -> str:
-        """A content key of the row (the line number left out; ``box`` only when set,
-        so that the keys of sheets without boxes stay as they were)."""
+        """A content key of the row (the line number left out; ``box``, ``inside`` and
+        ``outside`` only when set, so that the keys of sheets without them stay as they
+        were)."""
         content = {k: v for k, v in asdict(self).items()
-                   if k != "line" and (k != "box" or self.box)}
+                   if k != "line" and (k not in OPTIONAL or v)}
         return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -96,6 +106,26 @@ def _floats(row: dict[str, str], names: tuple[str, ...], problems: list[str]
             return None
         values.append(value)
     return (values[0], values[1], values[2])
+
+
+def _clicks(row: dict[str, str], name: str, problems: list[str]
+            ) -> tuple[tuple[float, float, float], ...]:
+    """The correction clicks in column ``name``: ``x y z`` each, separated by ``;``."""
+    clicks = []
+    for n, text in enumerate((row.get(name) or "").split(";"), start=1):
+        if not text.strip():
+            continue
+        parts = text.replace(",", " ").split()
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            values = []
+        if len(values) != 3 or not all(math.isfinite(v) for v in values):
+            problems.append(f"{name} click {n} = {text.strip()!r} is not three numbers "
+                            f"(x y z, LPS mm)")
+            continue
+        clicks.append((values[0], values[1], values[2]))
+    return tuple(clicks)
 
 
 def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]]:
@@ -140,11 +170,12 @@ def _row(line: int, row: dict[str, str]) -> tuple[LesionPrompt | None, list[str]
             problems.append(f"study_date {get['study_date']!r} is not an ISO date (YYYY-MM-DD)")
     if role == "new" and not date:
         problems.append("a new lesion needs the study_date of the timepoint it appears at")
+    inside, outside = _clicks(row, "inside", problems), _clicks(row, "outside", problems)
     if problems or point is None:
         return None, problems
     return LesionPrompt(line, get["patient_id"], get["lesion_id"], role, get["organ"],
                         nodal_text in ("true", "1", "yes"), point, end, date,
-                        box=shape == "box"), []
+                        box=shape == "box", inside=inside, outside=outside), []
 
 
 def read_prompts(path: Path) -> list[LesionPrompt]:

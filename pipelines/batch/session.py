@@ -238,9 +238,14 @@ class ReviewSession:
     def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=()
                        ) -> tuple[str, str, Any, dict[str, Any]]:
         """Segment the lesion again with extra positive/negative clicks (not stored yet),
-        in the box it was drawn in, if any."""
+        in the box it was drawn in, if any, and with the clicks it was made with (a
+        correction before, or the prompt sheet's): corrections add up."""
         r = self.lesion(date, lesion_id)
         seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
+        made = r.get("clicks", {})
+        positive, negative = ([*dict.fromkeys(tuple(map(float, c)) for c in (*old, *new))]
+                              for old, new in ((made.get("inside", []), positive),
+                                               (made.get("outside", []), negative)))
         return self.prepare_lesion(date, seed, lesion_id=lesion_id, role=r["role"],
                                    organ=r["organ"], nodal=bool(r["nodal"]),
                                    positive=positive, negative=negative,

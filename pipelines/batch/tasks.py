@@ -113,6 +113,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
                               "prompt_lps": list(p.prompt().point), "review_flags": []}
     if p.box:  # the review re-segments in it
         record["prompt_box_lps"] = [list(p.point), list(p.end)]
+    if p.inside or p.outside:  # as the review records a reader's correction clicks
+        record["clicks"] = {"inside": [list(c) for c in p.inside],
+                            "outside": [list(c) for c in p.outside]}
     try:
         seg = segment(volume, p.prompt(), nodal=p.nodal)
     except PromptError as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import sqlite3
 import statistics
@@ -296,10 +297,11 @@ def test_bad_prompt_rows_are_all_listed(sample, tmp_path, capsys) -> None:
            dict(rows[1], lesion_id="X1", x="900"),                    # outside the image
            dict(rows[2]),                                             # duplicate lesion id
            dict(rows[3], role="maybe"),
-           dict(rows[4], lesion_id="X9", role="new", study_date="")]  # new needs a date
+           dict(rows[4], lesion_id="X9", role="new", study_date=""),  # new needs a date
+           dict(rows[5], lesion_id="X8", outside=f"{rows[5]['x']} {rows[5]['y']} 5000")]
     path = tmp_path / "prompts.csv"
     with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(fh, fieldnames=[*rows[0], "outside"])
         writer.writeheader()
         writer.writerows(rows + bad)
     status = main(["run", str(sample / "dicom"), "--prompts", str(path), "--out",
@@ -311,8 +313,9 @@ def test_bad_prompt_rows_are_all_listed(sample, tmp_path, capsys) -> None:
                         (n + 4, "already prompted")):
         assert f"line {line}: " in err, err
         assert words in err, err
-    assert "5 bad prompt row(s)" in err
+    assert "6 bad prompt row(s)" in err
     assert f"line {n + 2}: patient NOBODY has no CT study" in err
     assert f"line {n + 3}: point [900.0" in err
+    assert re.search(rf"line {n + 7}: outside click \[[^]]*5000.0\] of lesion X8", err), err
     assert "is outside series" in err
     assert not (tmp_path / "out" / "measurements.csv").exists()

@@ -29,7 +29,8 @@ def test_box_rows_beside_points_and_lines(tmp_path):
     # a sheet without boxes keeps the task keys it had (computed before boxes existed);
     # a box on a line's coordinates is another prompt
     line = prompts[1]
-    before = {k: v for k, v in dataclasses.asdict(line).items() if k not in ("line", "box")}
+    before = {k: v for k, v in dataclasses.asdict(line).items()
+              if k not in ("line", "box", "inside", "outside")}
     assert line.digest() == hashlib.sha256(
         json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
     assert dataclasses.replace(line, box=True).digest() != line.digest()
@@ -49,3 +50,36 @@ def test_bad_box_rows_are_named(tmp_path):
         "line 4: prompt 'circle' is not one of point, line, box",
         "line 5: a point prompt has no x2, y2, z2",
     ]
+
+
+def test_correction_clicks_columns(tmp_path):
+    """``inside`` and ``outside`` hold a reader's correction clicks (``x y z``, several
+    separated by ``;``); the prompt carries them, a row's key changes with them, and a
+    bad one is named with its line, column and place."""
+    sheet = tmp_path / "prompts.csv"
+    sheet.write_text(HEADER.rstrip("\n") + ",inside,outside\n"
+                     + "P1,T1,target,lung,false,10,20,30,,,,,12 21 30; 13 22.5 30,8 20 30\n"
+                     + "P1,T2,target,lung,false,10,20,30,25,20,30,,,9 19 30\n"
+                     + "P1,T3,target,lung,false,10,20,30,,,,,,\n"
+                     + "P1,T4,target,lung,false,10,20,30,,,,,12 21,8 x 30;; 1 2 inf\n")
+    prompts, problems = read_prompt_rows(sheet)
+    assert problems == [
+        "line 5: inside click 1 = '12 21' is not three numbers (x y z, LPS mm)",
+        "line 5: outside click 1 = '8 x 30' is not three numbers (x y z, LPS mm)",
+        "line 5: outside click 3 = '1 2 inf' is not three numbers (x y z, LPS mm)",
+    ]
+    by_id = {p.lesion_id: p for p in prompts}
+    click = by_id["T1"].prompt()
+    assert isinstance(click, PointPrompt)
+    assert click.positive == ((12.0, 21.0, 30.0), (13.0, 22.5, 30.0))
+    assert click.negative == ((8.0, 20.0, 30.0),)
+    line = by_id["T2"].prompt()
+    assert isinstance(line, LinePrompt)
+    assert (line.positive, line.negative) == ((), ((9.0, 19.0, 30.0),))
+    # a row without clicks keeps the key it had before the columns existed
+    plain = by_id["T3"]
+    before = {k: v for k, v in dataclasses.asdict(plain).items()
+              if k not in ("line", "box", "inside", "outside")}
+    assert plain.digest() == hashlib.sha256(
+        json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert dataclasses.replace(plain, outside=((8.0, 20.0, 30.0),)).digest() != plain.digest()

@@ -113,3 +113,42 @@ def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path, capsys):
     reopened = ReviewSession(again, patient)
     assert reopened.lesion_ids() == [added["lesion_id"]]
     reopened.close()
+
+
+def test_correction_clicks_in_the_prompt_sheet(sample, patient_d, tmp_path):
+    """A prompt sheet row's outside click (column ``outside``, ``x y z``) cuts the lesion
+    in the batch as a reader's click does in the review; the record keeps the click, and
+    the review's next correction keeps it too (corrections add up)."""
+    first = ReviewSession(patient_d, "ATC-D")
+    baseline = first.dates[0]
+    whole = first.lesion(baseline, "T1")
+    first.close()
+    ends = np.array(whole["long_axis_endpoints"])
+    outside = ends[0] + 0.2 * (ends[1] - ends[0])  # a fifth of the long axis in
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
+    row["outside"] = " ".join(f"{v:.3f}" for v in outside)
+    prompts = tmp_path / "prompts.csv"
+    with prompts.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    out = tmp_path / "out"
+    assert main(["run", str(sample / "dicom"), "--prompts", str(prompts), "--out", str(out),
+                 "--workers", "2", "--quiet"]) == 0
+    session = ReviewSession(out, "ATC-D", who="dr-test")
+    cut = session.lesion(baseline, "T1")
+    np.testing.assert_allclose(cut["clicks"]["outside"], [outside], atol=1e-3)
+    assert cut["clicks"]["inside"] == []
+    assert cut["volume_ml"] < 0.9 * whole["volume_ml"]
+    assert cut["long_axis_mm"] < whole["long_axis_mm"]
+    ct = session.volume(baseline)
+    voxel = tuple(np.rint(ct.geometry.lps_to_index(outside)).astype(int)[::-1])
+    assert session.labels(baseline)[voxel] != cut["label"]
+    # the reader adds an inside click at the prompt: the sheet's outside click still holds
+    again = session.correct_clicks(baseline, "T1", positive=[tuple(whole["prompt_lps"])])
+    np.testing.assert_allclose(again["clicks"]["outside"], [outside], atol=1e-3)
+    np.testing.assert_allclose(again["clicks"]["inside"], [whole["prompt_lps"]])
+    assert again["volume_ml"] < 0.9 * whole["volume_ml"]
+    session.close()
