@@ -6,9 +6,10 @@ with its reasons, and the corrections a reader makes.
 Per timepoint five layers: the CT, the lesion labels (one colour per lesion at every
 timepoint), the long/short axes (lines; drag an end to override a measurement), the
 boxes (those lesions were drawn in; draw a rectangle around a lesion a click cannot
-separate, such as a mass without contrast, to add it from its box) and the clicks (the
-prompts each lesion was made from, in green; add a lesion, or extra clicks to re-segment
-one: orange clicks are inside the lesion, cyan ones outside).
+separate, such as a mass without contrast, to add it from its box) and the clicks (what
+each lesion was made from: its prompt in green, its correction clicks, the prompt sheet's
+or a reader's, orange inside and cyan outside; new clicks add a lesion or re-segment
+one, with the clicks it was made with, less any the reader deleted).
 
 The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
 with "all timepoints"); choosing a timepoint arms its clicks layer.
@@ -186,8 +187,9 @@ class ReviewWidget(QWidget):
                                    ndim=3, edge_width=1.0, edge_color="yellow",
                                    face_color="transparent")
             self.viewer.add_points(name=f"{date} clicks", affine=layer_affine(None, to_world),
-                                   ndim=3, size=4, features={"sign": np.array([], str)},
-                                   feature_defaults={"sign": "inside"},
+                                   ndim=3, size=4, features={"sign": np.array([], str),
+                                                             "lesion": np.array([], str)},
+                                   feature_defaults={"sign": "inside", "lesion": ""},
                                    face_color="sign", face_color_cycle=CLICK_COLOURS)
             self._show_prompts(date)
             self._draw_axes(date)
@@ -402,22 +404,33 @@ class ReviewWidget(QWidget):
         date, lesion_id = self.date, self.selected_lesion()
         if not lesion_id:
             return
-        inside, outside = self.clicks(date)
+        inside, outside = self.clicks(date, lesion_id)  # its stored clicks as shown: one
+        # the reader deleted goes
         self._run(lambda: self.session.prepare_clicks(date, lesion_id, positive=inside,
-                                                      negative=outside),
+                                                      negative=outside, keep=False),
                   f"{lesion_id} re-segmented")
         self._show_prompts(date)
 
     def _show_prompts(self, date: str) -> None:
-        """The clicks layer holds only the prompts the lesions of ``date`` were made
-        from (green), ready for new clicks."""
+        """The clicks layer holds only what the lesions of ``date`` were made from: their
+        prompts (green) and their correction clicks (orange inside, cyan outside; the
+        prompt sheet's or a correction's), each marked with its lesion, ready for new
+        clicks."""
         layer = self.viewer.layers[f"{date} clicks"]
-        points = [_zyx(r["prompt_lps"]) for r in self.session.timepoint(date)["lesions"]
-                  if r.get("prompt_lps")]
+        points, signs, lesions = [], [], []
+        for r in self.session.timepoint(date)["lesions"]:
+            made = r.get("clicks", {})
+            for sign, where in (("prompt", [r["prompt_lps"]] if r.get("prompt_lps") else []),
+                                ("inside", made.get("inside", [])),
+                                ("outside", made.get("outside", []))):
+                points += [_zyx(p) for p in where]
+                signs += [sign] * len(where)
+                lesions += [r["lesion_id"]] * len(where)
         default = layer.feature_defaults["sign"][0]
         layer.data = np.array(points).reshape(-1, 3)
-        layer.features = {"sign": np.array(["prompt"] * len(points), dtype=object)}
-        layer.feature_defaults = {"sign": default}
+        layer.features = {"sign": np.array(signs, dtype=object),
+                          "lesion": np.array(lesions, dtype=object)}
+        layer.feature_defaults = {"sign": default, "lesion": ""}
         layer.refresh_colors()
         boxes = self.viewer.layers[f"{date} boxes"]  # and the boxes some were drawn in
         boxes.data = []
@@ -426,20 +439,22 @@ class ReviewWidget(QWidget):
         if drawn:
             boxes.add_rectangles(drawn)
 
-    def clicks(self, date: str) -> tuple[list, list]:
-        """The clicks at ``date`` in LPS (x, y, z): inside the lesion, outside it."""
+    def clicks(self, date: str, lesion_id: str = "") -> tuple[list, list]:
+        """The new clicks at ``date`` in LPS (x, y, z), and those ``lesion_id`` was made
+        with: inside the lesion, outside it."""
         layer = self.viewer.layers[f"{date} clicks"]
         signs = layer.features["sign"].to_numpy()
+        mine = np.isin(layer.features["lesion"].to_numpy(), ["", lesion_id])
         points = [_xyz(p) for p in layer.data]
-        return ([p for p, s in zip(points, signs, strict=True) if s == "inside"],
-                [p for p, s in zip(points, signs, strict=True) if s == "outside"])
+        return ([p for p, s, m in zip(points, signs, mine, strict=True) if m and s == "inside"],
+                [p for p, s, m in zip(points, signs, mine, strict=True) if m and s == "outside"])
 
     def toggle_click_sign(self) -> str:
         """New clicks mark the inside of a lesion, or (toggled) its outside."""
         layer = self.viewer.layers[f"{self.date} clicks"]
         sign = "outside" if layer.feature_defaults["sign"][0] == "inside" else "inside"
         for d in self.session.dates:  # the colour follows the feature
-            self.viewer.layers[f"{d} clicks"].feature_defaults = {"sign": sign}
+            self.viewer.layers[f"{d} clicks"].feature_defaults = {"sign": sign, "lesion": ""}
         self.message.setText(f"new clicks mark the {sign} of a lesion")
         return sign
 

@@ -235,14 +235,16 @@ class ReviewSession:
             followed[tp["date"]] = tracked
         return followed
 
-    def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=()
-                       ) -> tuple[str, str, Any, dict[str, Any]]:
+    def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=(),
+                       keep: bool = True) -> tuple[str, str, Any, dict[str, Any]]:
         """Segment the lesion again with extra positive/negative clicks (not stored yet),
-        in the box it was drawn in, if any, and with the clicks it was made with (a
-        correction before, or the prompt sheet's): corrections add up."""
+        in the box it was drawn in, if any, and with ``keep`` the clicks it was made with
+        (a correction before, or the prompt sheet's): corrections add up. Without, the
+        clicks given are all it has (the review passes those it shows, so that a click
+        the reader deleted goes)."""
         r = self.lesion(date, lesion_id)
         seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
-        made = r.get("clicks", {})
+        made = r.get("clicks", {}) if keep else {}
         positive, negative = ([*dict.fromkeys(tuple(map(float, c)) for c in (*old, *new))]
                               for old, new in ((made.get("inside", []), positive),
                                                (made.get("outside", []), negative)))

@@ -159,6 +159,23 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     voxel = np.rint(ct.geometry.lps_to_index(outside)).astype(int)[::-1]
     assert widget.session.labels(week24)[tuple(voxel)] != cut["label"]
     assert widget.toggle_click_sign() == "inside"
+    # the click stays shown (cyan), marked as the lesion's; deleted, it goes: re-segmented
+    # without it, the lesion is whole again
+    layer = viewer.layers[f"{week24} clicks"]
+    shown = layer.features
+    at = int(np.flatnonzero((shown["sign"] == "outside") & (shown["lesion"] == new_id))[0])
+    np.testing.assert_allclose(layer.data[at][::-1], outside, atol=1e-6)
+    assert widget.clicks(week24) == ([], [])  # no new clicks
+    assert len(widget.clicks(week24, new_id)[1]) == 1
+    layer.selected_data = {at}
+    layer.remove_selected()
+    widget.select_lesion(new_id)
+    widget.resegment_selected()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    whole = widget.session.lesion(week24, new_id)
+    assert "clicks" not in whole
+    assert whole["volume_ml"] == pytest.approx(added[0]["volume_ml"], rel=0.02)
 
     # drag the end of T1's long axis at week 6 by 4 mm: a manual measurement
     widget.date_box.setCurrentText(week6)
@@ -185,11 +202,11 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
     # every correction is stored with who and what; outputs regenerate from them
     history = widget.session.history()
-    assert [h["field"] for h in history] == ["lesion", "lesion", "lesion",
+    assert [h["field"] for h in history] == ["lesion", "lesion", "lesion", "lesion",
                                              "manual_measurement", "status", "accepted"]
-    assert [h["date"] for h in history[:3]] == [week24, week36, week24]
+    assert [h["date"] for h in history[:4]] == [week24, week36, week24, week24]
     assert {h["who"] for h in history} == {"dr-test"}
-    assert history[3]["old"]["long_axis_mm"] != history[3]["new"]["long_axis_mm"]
+    assert history[4]["old"]["long_axis_mm"] != history[4]["new"]["long_axis_mm"]
     summary = widget.save()
     assert sorted(e["date"] for e in summary["reexported"]) == [week6, week24, week36]
     result = json.loads((patient_b / "recist" / "ATC-B.json").read_text())
@@ -208,7 +225,7 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert new_id in groups
     long_axis = next(m for m in groups[new_id].get_measurements()
                      if m.name == codes.SCT.LongAxis).value
-    assert float(long_axis) == pytest.approx(cut["long_axis_mm"], abs=0.011)
+    assert float(long_axis) == pytest.approx(whole["long_axis_mm"], abs=0.011)
     assert "dr-test" in str(sr.content)
     seg = hd.seg.segread(folder / "seg.dcm")
     assert new_id in {d.TrackingID for d in seg.SegmentSequence}
@@ -220,7 +237,7 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
 
     # reopen: the corrections are there
     reopened = ReviewSession(patient_b, "ATC-B")
-    assert len(reopened.history()) == 6
+    assert len(reopened.history()) == 7
     assert reopened.lesion(week6, "T1")["method"] == "manual"
     assert reopened.recist()["progression_date"] == week24
     assert reopened.timepoint(week6)["accepted"]["by"] == "dr-test"
