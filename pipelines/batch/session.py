@@ -33,7 +33,7 @@ from imaging.volume import Volume
 from .assemble import CaseError, apply_corrections, build_case, enforce_measurability
 from .exports import TimepointFiles, write_timepoint_files
 from .state import StateStore
-from .tasks import track
+from .tasks import clicks_record, track
 
 __all__ = ["ReviewSession"]
 
@@ -196,8 +196,7 @@ class ReviewSession:
             record["prompt_box_lps"] = [list(map(float, prompt.corner_a)),
                                         list(map(float, prompt.corner_b))]
         if positive or negative:
-            record["clicks"] = {"inside": [list(map(float, c)) for c in positive],
-                                "outside": [list(map(float, c)) for c in negative]}
+            record["clicks"] = clicks_record(positive, negative)
         if baseline or role == "new":  # a lesion to look for later: where it is at baseline
             reg = None if baseline else self._registration(date)
             to_baseline = None if reg is None else reg.inverse()
@@ -245,9 +244,12 @@ class ReviewSession:
         r = self.lesion(date, lesion_id)
         seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
         made = r.get("clicks", {}) if keep else {}
-        positive, negative = ([*dict.fromkeys(tuple(map(float, c)) for c in (*old, *new))]
-                              for old, new in ((made.get("inside", []), positive),
-                                               (made.get("outside", []), negative)))
+
+        def merged(kept, given) -> list[tuple[float, ...]]:  # in order, each once
+            return list(dict.fromkeys(tuple(map(float, c)) for c in (*kept, *given)))
+
+        positive = merged(made.get("inside", []), positive)
+        negative = merged(made.get("outside", []), negative)
         return self.prepare_lesion(date, seed, lesion_id=lesion_id, role=r["role"],
                                    organ=r["organ"], nodal=bool(r["nodal"]),
                                    positive=positive, negative=negative,

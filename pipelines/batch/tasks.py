@@ -106,6 +106,13 @@ def _measured(seg: Segmentation) -> dict[str, Any]:
     return {k: m[k] for k in keep}
 
 
+def clicks_record(inside, outside) -> dict[str, list[list[float]]]:
+    """A lesion's correction clicks as its record keeps them (the prompt sheet's, or a
+    reader's in the review): LPS mm, inside and outside."""
+    return {"inside": [[float(v) for v in c] for c in inside],
+            "outside": [[float(v) for v in c] for c in outside]}
+
+
 def _prompt_record(p: LesionPrompt, volume: Volume, method: str
                    ) -> tuple[dict[str, Any], Segmentation | None]:
     record: dict[str, Any] = {"lesion_id": p.lesion_id, "role": p.role, "organ": p.organ,
@@ -113,9 +120,8 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
                               "prompt_lps": list(p.prompt().point), "review_flags": []}
     if p.box:  # the review re-segments in it
         record["prompt_box_lps"] = [list(p.point), list(p.end)]
-    if p.inside or p.outside:  # as the review records a reader's correction clicks
-        record["clicks"] = {"inside": [list(c) for c in p.inside],
-                            "outside": [list(c) for c in p.outside]}
+    if p.inside or p.outside:
+        record["clicks"] = clicks_record(p.inside, p.outside)
     try:
         seg = segment(volume, p.prompt(), nodal=p.nodal)
     except PromptError as exc:
