@@ -4,9 +4,10 @@ at the same place in every view), the lesion table, the RECIST result per timepo
 with its reasons, and the corrections a reader makes.
 
 Per timepoint five layers: the CT, the lesion labels (one colour per lesion at every
-timepoint), the long/short axes (lines; drag an end to override a measurement), the
-boxes (those lesions were drawn in; draw a rectangle around a lesion a click cannot
-separate, such as a mass without contrast, to add it from its box) and the clicks (what
+timepoint), the long/short axes (lines; drag an end to override a measurement), what was
+drawn (the boxes and lines lesions were made from; draw a line across a lesion, its
+longest diameter or a node's short axis, to add it from the line, or a rectangle around a
+lesion a click cannot separate, such as a mass without contrast) and the clicks (what
 each lesion was made from: its prompt in green, its correction clicks, the prompt sheet's
 or a reader's, orange inside and cyan outside; new clicks add a lesion or re-segment
 one, with the clicks it was made with, less any the reader deleted).
@@ -14,10 +15,11 @@ one, with the clicks it was made with, less any the reader deleted).
 The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
 with "all timepoints"); choosing a timepoint arms its clicks layer.
 
-Shortcuts: ``A`` add the lesion at the last click, ``B`` add the lesion in the last
-rectangle drawn, ``R`` re-segment the selected lesion with the clicks (in its box, if
-drawn in one), ``N`` toggle inside/outside clicks, ``X`` absent, ``T`` too small,
-``Shift-S`` sign off the timepoint, ``1``/``2``/``3`` lung/soft/bone window.
+Shortcuts: ``A`` add the lesion at the last click, ``D`` add the lesion across the last
+line drawn, ``B`` add the lesion in the last rectangle drawn, ``R`` re-segment the
+selected lesion with the clicks (from its line or in its box, if drawn), ``N`` toggle
+inside/outside clicks, ``X`` absent, ``T`` too small, ``Shift-S`` sign off the timepoint,
+``1``/``2``/``3`` lung/soft/bone window.
 Segmentation runs in a worker thread; the table and RECIST result update when it is
 done, and a re-segmented lesion's message gives its axes before and after.
 """
@@ -113,6 +115,7 @@ class ReviewWidget(QWidget):
         self.table.itemSelectionChanged.connect(self._selected)
         layout.addWidget(self.table)
         for row_actions in ((("Add lesion [A]", self.add_from_click),
+                             ("Add from line [D]", self.add_from_line),
                              ("Add from box [B]", self.add_from_box),
                              ("Re-segment [R]", self.resegment_selected)),
                             (("Inside/outside [N]", self.toggle_click_sign),
@@ -183,7 +186,7 @@ class ReviewWidget(QWidget):
                                    opacity=0.45)
             self.viewer.add_shapes(name=f"{date} axes", affine=layer_affine(None, to_world),
                                    edge_width=1.0, ndim=3)
-            self.viewer.add_shapes(name=f"{date} boxes", affine=layer_affine(None, to_world),
+            self.viewer.add_shapes(name=f"{date} drawn", affine=layer_affine(None, to_world),
                                    ndim=3, edge_width=1.0, edge_color="yellow",
                                    face_color="transparent")
             self.viewer.add_points(name=f"{date} clicks", affine=layer_affine(None, to_world),
@@ -217,7 +220,7 @@ class ReviewWidget(QWidget):
         other = date if date != dates[0] or len(dates) == 1 else dates[1]
         for d in dates:
             visible = self.all_box.isChecked() or d in (dates[0], other)
-            for kind in ("CT", "lesions", "axes", "boxes", "clicks"):
+            for kind in ("CT", "lesions", "axes", "drawn", "clicks"):
                 self.viewer.layers[f"{d} {kind}"].visible = visible
         clicks = self.viewer.layers[f"{date} clicks"]
         self.viewer.layers.selection.active = clicks
@@ -382,19 +385,35 @@ class ReviewWidget(QWidget):
                                                       role=role), f"lesion added on {date}")
         self._show_prompts(date)
 
+    def _last_drawn(self, kind: str, how: str) -> np.ndarray | None:
+        """The last ``kind`` (napari's shape type) drawn at the timepoint, as LPS points,
+        or None with a message saying what to draw."""
+        layer = self.viewer.layers[f"{self.date} drawn"]
+        shapes = [d for d, k in zip(layer.data, layer.shape_type, strict=True) if k == kind]
+        if not shapes:
+            self.message.setText(f"draw a {kind} {how} in the '{self.date} drawn' layer first")
+            return None
+        return np.array([_xyz(p) for p in shapes[-1]])
+
+    def add_from_line(self, *, organ: str = "unspecified", nodal: bool = False,
+                      role: str | None = None) -> None:
+        """A lesion from the last line drawn in the timepoint's drawn layer: its longest
+        diameter (a node's short axis), on the slice where it is longest."""
+        date, ends = self.date, self._last_drawn("line", "across the lesion")
+        if ends is None:
+            return
+        line = (tuple(ends[0]), tuple(ends[-1]))
+        self._run(lambda: self.session.prepare_lesion(date, None, organ=organ, nodal=nodal,
+                                                      role=role, line=line),
+                  f"lesion added on {date} from its line")
+
     def add_from_box(self, *, organ: str = "unspecified", nodal: bool = False,
                      role: str | None = None) -> None:
-        """A lesion from the last rectangle drawn in the timepoint's boxes layer (for a
+        """A lesion from the last rectangle drawn in the timepoint's drawn layer (for a
         lesion a click cannot separate, such as a mass without contrast)."""
-        date = self.date
-        layer = self.viewer.layers[f"{date} boxes"]
-        rectangles = [d for d, kind in zip(layer.data, layer.shape_type, strict=True)
-                      if kind == "rectangle"]
-        if not rectangles:
-            self.message.setText(f"draw a rectangle tight around the lesion in the '{date} "
-                                 "boxes' layer first")
+        date, corners = self.date, self._last_drawn("rectangle", "tight around the lesion")
+        if corners is None:
             return
-        corners = np.array([_xyz(p) for p in rectangles[-1]])
         box = (tuple(corners.min(axis=0)), tuple(corners.max(axis=0)))
         self._run(lambda: self.session.prepare_lesion(date, None, organ=organ, nodal=nodal,
                                                       role=role, box=box),
@@ -432,12 +451,16 @@ class ReviewWidget(QWidget):
                           "lesion": np.array(lesions, dtype=object)}
         layer.feature_defaults = {"sign": default, "lesion": ""}
         layer.refresh_colors()
-        boxes = self.viewer.layers[f"{date} boxes"]  # and the boxes some were drawn in
-        boxes.data = []
-        drawn = [_rectangle(r["prompt_box_lps"]) for r in self.session.timepoint(date)["lesions"]
-                 if r.get("prompt_box_lps")]
-        if drawn:
-            boxes.add_rectangles(drawn)
+        drawn = self.viewer.layers[f"{date} drawn"]  # and the boxes and lines some were
+        drawn.data = []  # drawn with
+        lesions = self.session.timepoint(date)["lesions"]
+        boxes = [_rectangle(r["prompt_box_lps"]) for r in lesions if r.get("prompt_box_lps")]
+        lines = [np.array([_zyx(p) for p in r["prompt_line_lps"]]) for r in lesions
+                 if r.get("prompt_line_lps")]
+        if boxes:
+            drawn.add_rectangles(boxes)
+        if lines:
+            drawn.add_lines(lines)
 
     def clicks(self, date: str, lesion_id: str = "") -> tuple[list, list]:
         """The new clicks at ``date`` in LPS (x, y, z), and those ``lesion_id`` was made
@@ -498,7 +521,7 @@ class ReviewWidget(QWidget):
         self.refresh()
 
     def _bind_keys(self) -> None:
-        bindings = {"a": self.add_from_click, "b": self.add_from_box,
+        bindings = {"a": self.add_from_click, "b": self.add_from_box, "d": self.add_from_line,
                     "r": self.resegment_selected,
                     "n": self.toggle_click_sign,
                     "x": lambda: self.set_status_selected("absent"),

@@ -26,14 +26,14 @@ from imaging.io.dicom_series import load_series
 from imaging.io.discover import Series
 from imaging.io.image_files import read_image_file
 from imaging.recist import score
-from imaging.segment import BoxPrompt, PointPrompt, segment
+from imaging.segment import BoxPrompt, LinePrompt, PointPrompt, segment
 from imaging.tracking import Registration, transform_from_dict
 from imaging.volume import Volume
 
 from .assemble import CaseError, apply_corrections, build_case, enforce_measurability
 from .exports import TimepointFiles, write_timepoint_files
 from .state import StateStore
-from .tasks import clicks_record, track
+from .tasks import clicks_record, drawn_flags, track
 
 __all__ = ["ReviewSession"]
 
@@ -167,17 +167,21 @@ class ReviewSession:
 
     def prepare_lesion(self, date: str, point_lps, *, lesion_id: str | None = None,
                        role: str | None = None, organ: str = "unspecified", nodal: bool = False,
-                       positive=(), negative=(), box=None
+                       positive=(), negative=(), box=None, line=None
                        ) -> tuple[str, str, Any, dict[str, Any]]:
-        """Segment at a click, or in a ``box`` drawn around the lesion (two opposite
-        corners, LPS mm; its centre is the click); nothing is stored yet (safe off the
-        GUI thread)."""
+        """Segment at a click, in a ``box`` drawn around the lesion (two opposite corners,
+        LPS mm; its centre is the click), or from a ``line`` drawn across it (its longest
+        diameter, or a node's short axis: two ends, LPS mm, on one axial slice); nothing is
+        stored yet (safe off the GUI thread)."""
         volume = self.volume(date)
         baseline = date == self.dates[0]
         role = role or ("target" if baseline else "new")
         lesion_id = lesion_id or self._new_id("N" if role == "new" else "L")
         extra = {"positive": tuple(positive), "negative": tuple(negative)}
-        prompt = BoxPrompt(*box, **extra) if box is not None else PointPrompt(point_lps, **extra)
+        drawn = "box" if box is not None else "line" if line is not None else None
+        prompt = (BoxPrompt(*box, **extra) if drawn == "box" else
+                  LinePrompt(*line, **extra) if drawn == "line" else
+                  PointPrompt(point_lps, **extra))
         point_lps = prompt.point
         seg = segment(volume, prompt, nodal=nodal)
         m = seg.measurement.to_dict()
@@ -185,16 +189,16 @@ class ReviewSession:
         label = self.label_of(lesion_id) or (max([self.label_of(i) for i in self.lesion_ids()]
                                                  or [0]) + 1)
         record = {"lesion_id": lesion_id, "role": role, "organ": organ, "nodal": nodal,
-                  "method": "reader-box" if box is not None else "reader-click",
+                  "method": f"reader-{drawn or 'click'}",
                   "status": "measured", "label": label,
-                  "prompt_lps": [float(v) for v in point_lps], "review_flags": [],
+                  "prompt_lps": [float(v) for v in point_lps],
+                  "review_flags": drawn_flags(seg, prompt, nodal),
                   **{k: m[k] for k in ("long_axis_mm", "short_axis_mm", "recist_diameter_mm",
                                        "volume_ml", "voxels", "slice_z_mm",
                                        "long_axis_endpoints", "short_axis_endpoints")},
                   "mask_rle": _encode(mask)}
-        if box is not None:
-            record["prompt_box_lps"] = [list(map(float, prompt.corner_a)),
-                                        list(map(float, prompt.corner_b))]
+        if drawn:  # a correction re-segments with it
+            record[f"prompt_{drawn}_lps"] = [list(map(float, c)) for c in (box or line)]
         if positive or negative:
             record["clicks"] = clicks_record(positive, negative)
         if baseline or role == "new":  # a lesion to look for later: where it is at baseline
@@ -237,10 +241,11 @@ class ReviewSession:
     def prepare_clicks(self, date: str, lesion_id: str, positive=(), negative=(),
                        keep: bool = True) -> tuple[str, str, Any, dict[str, Any]]:
         """Segment the lesion again with extra positive/negative clicks (not stored yet),
-        in the box it was drawn in, if any, and with ``keep`` the clicks it was made with
-        (a correction before, or the prompt sheet's): corrections add up. Without, the
-        clicks given are all it has (the review passes those it shows, so that a click
-        the reader deleted goes)."""
+        from the line or in the box it was drawn with, if any (a lesion without an edge
+        has only the line's extent), and with ``keep`` the clicks it was made with (a
+        correction before, or the prompt sheet's): corrections add up. Without, the clicks
+        given are all it has (the review passes those it shows, so that a click the reader
+        deleted goes)."""
         r = self.lesion(date, lesion_id)
         seed = r.get("prompt_lps") or r.get("centre_lps") or r.get("mapped_lps")
         made = r.get("clicks", {}) if keep else {}
@@ -253,7 +258,7 @@ class ReviewSession:
         return self.prepare_lesion(date, seed, lesion_id=lesion_id, role=r["role"],
                                    organ=r["organ"], nodal=bool(r["nodal"]),
                                    positive=positive, negative=negative,
-                                   box=r.get("prompt_box_lps"))
+                                   box=r.get("prompt_box_lps"), line=r.get("prompt_line_lps"))
 
     def correct_clicks(self, date: str, lesion_id: str, positive=(), negative=()
                        ) -> dict[str, Any]:

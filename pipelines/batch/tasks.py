@@ -26,7 +26,7 @@ import SimpleITK as sitk
 from imaging.errors import CaliperError, InputError, PromptError
 from imaging.follow import LesionReference, follow_lesion, reference_of
 from imaging.io.dicom_series import load_series
-from imaging.segment import Segmentation, segment
+from imaging.segment import LinePrompt, Prompt, Segmentation, segment
 from imaging.tracking import Registration, register, transform_to_dict
 from imaging.volume import Volume
 
@@ -118,8 +118,8 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
     record: dict[str, Any] = {"lesion_id": p.lesion_id, "role": p.role, "organ": p.organ,
                               "nodal": p.nodal, "method": method, "prompt": p.kind,
                               "prompt_lps": list(p.prompt().point), "review_flags": []}
-    if p.box:  # the review re-segments in it
-        record["prompt_box_lps"] = [list(p.point), list(p.end)]
+    if p.end is not None:  # the review re-segments with it
+        record[f"prompt_{p.kind}_lps"] = [list(p.point), list(p.end)]
     if p.inside or p.outside:
         record["clicks"] = clicks_record(p.inside, p.outside)
     try:
@@ -130,14 +130,21 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
         return record, None
     record.update(status="measured", **_measured(seg),
                   segmentation={k: v for k, v in seg.details.items() if k != "method"})
-    drawn = p.prompt().expected_diameter_mm
-    if seg.details.get("bounded_by_line_voxels"):  # no edge: the line is its measurement
-        record["review_flags"].append("bounded_by_line")
-    elif drawn and not p.nodal and not p.box:  # the reader drew the longest diameter: a long
-        # axis well past it is a leak, or a line drawn short (a box bounds the lesion itself)
-        if seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * drawn:
-            record["review_flags"].append("longer_than_drawn")
+    record["review_flags"] += drawn_flags(seg, p.prompt(), p.nodal)
     return record, seg
+
+
+def drawn_flags(seg: Segmentation, prompt: Prompt, nodal: bool) -> list[str]:
+    """What a lesion measured from a drawn line asks of its reviewer: ``bounded_by_line``
+    (the image gave no edge: the line is its measurement), ``longer_than_drawn`` (the
+    reader drew the longest diameter: a long axis well past it is a leak, or a line drawn
+    short; a box bounds the lesion itself, and a node's line is its short axis)."""
+    if seg.details.get("bounded_by_line_voxels"):
+        return ["bounded_by_line"]
+    if (isinstance(prompt, LinePrompt) and not nodal
+            and seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * prompt.expected_diameter_mm):
+        return ["longer_than_drawn"]
+    return []
 
 
 def baseline_task(spec: TaskSpec) -> dict[str, Any]:

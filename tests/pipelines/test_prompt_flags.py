@@ -41,9 +41,13 @@ def test_a_line_drawn_short_is_flagged_and_a_true_one_is_not():
     assert short["status"] == "measured"
     assert short["long_axis_mm"] > 1.2 * 12.0  # the chord nearest 12 mm is still past it
     assert "longer_than_drawn" in short["review_flags"]
-    true, _ = _prompt_record(_row((44.8, 35.0, 30.0)), volume, "prompt")
+    row = _row((44.8, 35.0, 30.0))
+    true, _ = _prompt_record(row, volume, "prompt")
     assert abs(true["long_axis_mm"] - 20.0) <= 1.5
     assert "longer_than_drawn" not in true["review_flags"]
+    # the line is kept: the review's corrections re-segment from it
+    assert true["prompt_line_lps"] == [list(row.point), list(row.end)]
+    assert "prompt_box_lps" not in true
 
 
 def test_a_box_is_measured_and_not_held_to_its_side():
@@ -55,6 +59,7 @@ def test_a_box_is_measured_and_not_held_to_its_side():
     record, _ = _prompt_record(row, _nodule(), "prompt")
     assert record["status"] == "measured"
     assert record["prompt"] == "box"
+    assert "prompt_line_lps" not in record
     assert abs(record["long_axis_mm"] - 20.0) <= 1.0
     assert record["review_flags"] == []
 

@@ -75,9 +75,9 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     viewer = make_napari_viewer()
     widget = open_review(viewer, patient_b, "ATC-B", who="dr-test")
 
-    # layers: CT, lesions, axes, boxes, clicks per timepoint; CT in HU with its spacing
+    # layers: CT, lesions, axes, drawn, clicks per timepoint; CT in HU with its spacing
     assert [layer.name for layer in viewer.layers][:5] == [
-        f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} boxes",
+        f"{dates[0]} CT", f"{dates[0]} lesions", f"{dates[0]} axes", f"{dates[0]} drawn",
         f"{dates[0]} clicks"]
     assert len(viewer.layers) == 5 * len(dates)
     assert viewer.canvas.grid.enabled
@@ -248,7 +248,8 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
                                                     tmp_path):
     """``caliper review STUDY``: the folder's one patient and study, no lesions yet, in the
     review widget (not only a view); a lesion added there from a rectangle drawn around
-    it. Adding a lesion from a click and following it is checked on the review model in
+    it, and one from a line drawn across it, which its correction keeps. Adding a lesion
+    from a click and following it is checked on the review model in
     tests/pipelines/test_review_session.py."""
     from pipelines.commands.review import prepare_study
 
@@ -270,12 +271,12 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.9  # the body fits, air around it
 
     # a rectangle drawn around the lung nodule T1 (3 mm out from where its long axis could
-    # reach), then B: the lesion in that box, which the boxes layer then shows
+    # reach), then B: the lesion in that box, which the drawn layer then shows
     t1 = truth["lesions"]["T1"]["by_date"][date]
     x, y, z = t1["centre_lps_mm"]
     half = t1["long_axis_mm"] / 2 + 3.0
-    boxes = viewer.layers[f"{date} boxes"]
-    boxes.add_rectangles(np.array([[z, y - half, x - half], [z, y - half, x + half],
+    drawn = viewer.layers[f"{date} drawn"]
+    drawn.add_rectangles(np.array([[z, y - half, x - half], [z, y - half, x + half],
                                    [z, y + half, x + half], [z, y + half, x - half]]))
     widget.add_from_box(organ="lung")
     qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
@@ -286,7 +287,33 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     assert record["long_axis_mm"] == pytest.approx(t1["long_axis_mm"], rel=0.1)
     np.testing.assert_allclose(record["prompt_box_lps"],
                                [[x - half, y - half, z], [x + half, y + half, z]], atol=1e-6)
-    assert len(boxes.data) == 1
-    np.testing.assert_allclose(boxes.data[0][[0, 2]], [[z, y - half, x - half],
+    assert len(drawn.data) == 1
+    np.testing.assert_allclose(drawn.data[0][[0, 2]], [[z, y - half, x - half],
                                                        [z, y + half, x + half]], atol=1e-6)
+
+    # a line drawn along the long axis found in the box, then D: the lesion across it,
+    # measured as long (the line is the best evidence of its extent), the line shown
+    ends = np.array(record["long_axis_endpoints"])
+    drawn.add_lines(ends[:, ::-1])
+    widget.add_from_line(organ="lung")
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    line_id = next(i for i in widget.session.lesion_ids() if i != lesion_id)
+    across = widget.session.lesion(date, line_id)
+    assert across["method"] == "reader-line"
+    np.testing.assert_allclose(across["prompt_line_lps"], ends, atol=1e-6)
+    assert across["long_axis_mm"] == pytest.approx(record["long_axis_mm"], rel=0.05)
+    assert sorted(drawn.shape_type) == ["line", "rectangle"]
+    # re-segmented with an inside click, it is still made from its line (before, a
+    # correction turned it into a click at the line's middle)
+    widget.select_lesion(line_id)
+    viewer.layers[f"{date} clicks"].add(np.array([ends.mean(axis=0)[::-1]]))
+    widget.resegment_selected()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
+    assert widget.last_error == ""
+    again = widget.session.lesion(date, line_id)
+    assert again["method"] == "reader-line"
+    np.testing.assert_allclose(again["prompt_line_lps"], ends, atol=1e-6)
+    np.testing.assert_allclose(again["clicks"]["inside"], [ends.mean(axis=0)], atol=1e-6)
+    assert again["long_axis_mm"] == pytest.approx(across["long_axis_mm"], rel=0.02)
     widget.session.close()
