@@ -50,7 +50,7 @@ def _table(rows: list) -> None:
         print(f"{r.case:18s} {r.prompt:8s} {r.dice:5.3f} {r.long_mm:6.1f} {r.ref_long_mm:6.1f} "
               f"{r.long_error_pct:+7.1f} {r.short_mm:6.1f} {r.ref_short_mm:6.1f} "
               f"{r.short_error_pct:+7.1f} {r.seconds:5.2f}"
-              f"{'  bounded by the line' if r.bounded else ''}")
+              f"{'  bounded by what was drawn' if r.bounded else ''}")
 
 
 def _corrections(rows: list, corrected: list, most: int) -> None:

@@ -11,7 +11,7 @@ mass in the muscle of a limb, 35 HU darker or brighter, on 1.25-5 mm slices, cli
 its centre or 0.3 and 0.6 of the way to either end (one end 10 mm from the fat under
 the skin). Prints each case's long-axis error and Dice (marked ``<<<`` when outside 10%
 or below Dice 0.8; ``bounded`` when the image gave a drawn lesion no edge and its line
-bounded it), the clicks' spread per nodule, and how many cases fail.
+or box bounded it), the clicks' spread per nodule, and how many cases fail.
 
 Usage: python benchmarks/segment_sweep.py
 """
@@ -31,7 +31,7 @@ from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_c
 
 
 def _run(image, truth, prompt) -> tuple[float, float, bool] | None:
-    """Long-axis error (%), Dice and whether the drawn line bounded the lesion (the image
+    """Long-axis error (%), Dice and whether the drawn line or box bounded the lesion (the image
     gave it no edge: its long axis is the reader's), or None when the prompt is refused."""
     try:
         res = segment(image, prompt)
@@ -40,7 +40,7 @@ def _run(image, truth, prompt) -> tuple[float, float, bool] | None:
     ref = measure_mask(truth).long_axis_mm
     return (100 * (res.measurement.long_axis_mm / ref - 1),
             dice(res.full_mask(image.geometry), truth.array),
-            res.details.get("bounded_by_line_voxels", 0) > 0)
+            res.bounded_by is not None)
 
 
 def _cell(name: str, result: tuple[float, float, bool] | None) -> tuple[str, bool]:

@@ -69,7 +69,7 @@ class CaseResult:
     ref_short_mm: float
     seconds: float
     error: str = ""
-    bounded: bool = False  # kept within its drawn line's circle (no edge: the reader's axis)
+    bounded: bool = False  # kept within its drawn line or box (no edge: the reader's axis)
 
     @property
     def long_error_pct(self) -> float:
@@ -136,7 +136,7 @@ def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
                                    result.measurement.long_axis_mm, reference.long_axis_mm,
                                    result.measurement.short_axis_mm, reference.short_axis_mm,
                                    seconds,
-                                   bounded=result.details.get("bounded_by_line_voxels", 0) > 0))
+                                   bounded=result.bounded_by is not None))
             if n == corrections or not missed(rows[-1]):
                 break
             sign, point = corrective_click(mask != 0, truth, image.geometry)

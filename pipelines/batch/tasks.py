@@ -135,12 +135,13 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
 
 
 def drawn_flags(seg: Segmentation, prompt: Prompt, nodal: bool) -> list[str]:
-    """What a lesion measured from a drawn line asks of its reviewer: ``bounded_by_line``
-    (the image gave no edge: the line is its measurement), ``longer_than_drawn`` (the
+    """What a lesion measured from a drawn line or box asks of its reviewer:
+    ``bounded_by_line`` or ``bounded_by_box`` (the image gave no edge: what was drawn is
+    its extent), ``longer_than_drawn`` (the
     reader drew the longest diameter: a long axis well past it is a leak, or a line drawn
     short; a box bounds the lesion itself, and a node's line is its short axis)."""
-    if seg.details.get("bounded_by_line_voxels"):
-        return ["bounded_by_line"]
+    if seg.bounded_by:
+        return [f"bounded_by_{seg.bounded_by}"]
     if (isinstance(prompt, LinePrompt) and not nodal
             and seg.measurement.long_axis_mm > LONGER_THAN_DRAWN * prompt.expected_diameter_mm):
         return ["longer_than_drawn"]

@@ -177,6 +177,21 @@ def test_faint_mass_in_muscle_is_not_split_along_noise(offset):
     assert dice(res.full_mask(image.geometry), truth.array) >= 0.9
 
 
+def test_mass_in_muscle_clicked_off_centre_is_cast_again_from_its_middle():
+    """The 8 cm mass 35 HU brighter than the muscle, 2.5 mm slices, clicked 0.3 of the
+    way to its end: the second cast starts from the deepest point near the click, on a
+    flat ridge of the distance map. The noise's holes in the band (3 SDs below the mass)
+    set where it peaked: the point moved 5 mm towards the end, the far half was clamped
+    at twice the shorter half-chord, and the box never grew (-21%, Dice 0.89). With the
+    holes filled it moves to the middle."""
+    image, truth, centre, axes = limb_mass(85.0, 2.5)
+    res = segment(image, PointPrompt(tuple(centre + np.array([0.3 * axes[0], 0.0, 0.0]))))
+    ref = measure_mask(truth).long_axis_mm
+    assert abs(res.measurement.long_axis_mm / ref - 1) <= 0.05, (res.measurement.long_axis_mm,
+                                                                 ref, res.details)
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.95
+
+
 @pytest.mark.parametrize("lesion_hu", [15.0, 85.0])
 def test_large_mass_in_muscle_clicked_near_its_end(lesion_hu):
     """An 8 cm mass 35 HU darker or brighter than the muscle around it, clicked 0.6 of
@@ -621,14 +636,18 @@ def test_real_mass_without_an_edge_is_bounded_by_its_drawn_line(shared_data):
 
 @pytest.mark.shared_data
 def test_real_mass_without_contrast_from_a_box(shared_data):
-    """MIRP STS_001 (28.5 HU in muscle of 34 HU): its clicks are refused. The box drawn
-    around it on its long axis's slice bounds it: +7.0%, Dice 0.77."""
+    """MIRP STS_001 (28.5 HU in muscle of 34 HU): its clicks are refused. From the box
+    drawn around it on its long axis's slice, the low-contrast candidate has no edge and
+    ran into the box's corners (110 mm, +22%, once cast from the middle of its region
+    with holes filled; +8% before, by luck): it is kept within the ellipse inscribed in
+    the box, on every slice (-0.7%, Dice 0.86), and the result says so."""
     image = load_image(shared_data / "lesions/mirp_sts_001/ct_image.nii.gz")
     label = read_image_file(shared_data / "lesions/mirp_sts_001/gtv_mask.nii.gz")
     label = label.with_array((label.array > 0).astype(np.uint8))
     res = segment(image, label_prompts(label, box=True)["box"])
-    assert abs(res.measurement.long_axis_mm / measure_mask(label).long_axis_mm - 1) <= 0.10
-    assert dice(res.full_mask(image.geometry), label.array) >= 0.75
+    assert res.bounded_by == "box"
+    assert abs(res.measurement.long_axis_mm / measure_mask(label).long_axis_mm - 1) <= 0.05
+    assert dice(res.full_mask(image.geometry), label.array) >= 0.82
 
 
 def test_segment_writes_dicom_seg_that_validates_and_reads_back(tmp_path, capsys):
