@@ -6,8 +6,8 @@ with its reasons, and the corrections a reader makes.
 Per timepoint five layers: the CT, the lesion labels (one colour per lesion at every
 timepoint), the long/short axes (lines; drag an end to override a measurement), what was
 drawn (the boxes and lines lesions were made from; draw a line across a lesion, its
-longest diameter or a node's short axis, to add it from the line, or a rectangle around a
-lesion a click cannot separate, such as a mass without contrast) and the clicks (what
+longest diameter, to add it from the line, or a rectangle around a lesion a click cannot
+separate, such as a mass without contrast) and the clicks (what
 each lesion was made from: its prompt in green, its correction clicks, the prompt sheet's
 or a reader's, orange inside and cyan outside; new clicks add a lesion or re-segment
 one, with the clicks it was made with, less any the reader deleted).
@@ -398,7 +398,7 @@ class ReviewWidget(QWidget):
     def add_from_line(self, *, organ: str = "unspecified", nodal: bool = False,
                       role: str | None = None) -> None:
         """A lesion from the last line drawn in the timepoint's drawn layer: its longest
-        diameter (a node's short axis), on the slice where it is longest."""
+        diameter, on the slice where it is longest (with ``nodal``, a node's short axis)."""
         date, ends = self.date, self._last_drawn("line", "across the lesion")
         if ends is None:
             return

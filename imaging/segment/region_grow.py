@@ -1496,7 +1496,7 @@ def _bound_by_drawn(lesion: np.ndarray, image: np.ndarray, g: Geometry, prompt: 
     on every slice, within that circle or ellipse (from a line, its long axis is at most
     the drawn length). Returns the lesion and the voxels cut (0: not bounded). A thigh
     sarcoma 6 HU darker than the muscle around it (outline 1.6 x its texture's gradient)
-    came out 115 mm from a 90 mm line, and 110 mm from the box around it (its corners);
+    came out 115 mm from a 90 mm line, and 109 mm from the box around it (its corners);
     a 20 mm nodule in lung drawn 12 mm across (3.4 x) is measured as the image shows it,
     and flagged by the batch."""
     k, j, i = np.nonzero(lesion)

@@ -137,9 +137,9 @@ def _prompt_record(p: LesionPrompt, volume: Volume, method: str
 def drawn_flags(seg: Segmentation, prompt: Prompt, nodal: bool) -> list[str]:
     """What a lesion measured from a drawn line or box asks of its reviewer:
     ``bounded_by_line`` or ``bounded_by_box`` (the image gave no edge: what was drawn is
-    its extent), ``longer_than_drawn`` (the
-    reader drew the longest diameter: a long axis well past it is a leak, or a line drawn
-    short; a box bounds the lesion itself, and a node's line is its short axis)."""
+    its extent), or ``longer_than_drawn`` (the reader drew the longest diameter: a long
+    axis well past it is a leak, or a line drawn short; a box bounds the lesion itself,
+    and a node's line is its short axis)."""
     if seg.bounded_by:
         return [f"bounded_by_{seg.bounded_by}"]
     if (isinstance(prompt, LinePrompt) and not nodal
