@@ -436,26 +436,26 @@ class ReviewWidget(QWidget):
         prompt sheet's or a correction's), each marked with its lesion, ready for new
         clicks."""
         layer = self.viewer.layers[f"{date} clicks"]
-        points, signs, lesions = [], [], []
-        for r in self.session.timepoint(date)["lesions"]:
+        records = self.session.timepoint(date)["lesions"]
+        points, signs, owners = [], [], []
+        for r in records:
             made = r.get("clicks", {})
             for sign, where in (("prompt", [r["prompt_lps"]] if r.get("prompt_lps") else []),
                                 ("inside", made.get("inside", [])),
                                 ("outside", made.get("outside", []))):
                 points += [_zyx(p) for p in where]
                 signs += [sign] * len(where)
-                lesions += [r["lesion_id"]] * len(where)
+                owners += [r["lesion_id"]] * len(where)
         default = layer.feature_defaults["sign"][0]
         layer.data = np.array(points).reshape(-1, 3)
         layer.features = {"sign": np.array(signs, dtype=object),
-                          "lesion": np.array(lesions, dtype=object)}
+                          "lesion": np.array(owners, dtype=object)}
         layer.feature_defaults = {"sign": default, "lesion": ""}
         layer.refresh_colors()
         drawn = self.viewer.layers[f"{date} drawn"]  # and the boxes and lines some were
         drawn.data = []  # drawn with
-        lesions = self.session.timepoint(date)["lesions"]
-        boxes = [_rectangle(r["prompt_box_lps"]) for r in lesions if r.get("prompt_box_lps")]
-        lines = [np.array([_zyx(p) for p in r["prompt_line_lps"]]) for r in lesions
+        boxes = [_rectangle(r["prompt_box_lps"]) for r in records if r.get("prompt_box_lps")]
+        lines = [np.array([_zyx(p) for p in r["prompt_line_lps"]]) for r in records
                  if r.get("prompt_line_lps")]
         if boxes:
             drawn.add_rectangles(boxes)

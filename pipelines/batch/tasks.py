@@ -115,22 +115,23 @@ def clicks_record(inside, outside) -> dict[str, list[list[float]]]:
 
 def _prompt_record(p: LesionPrompt, volume: Volume, method: str
                    ) -> tuple[dict[str, Any], Segmentation | None]:
+    prompt = p.prompt()
     record: dict[str, Any] = {"lesion_id": p.lesion_id, "role": p.role, "organ": p.organ,
                               "nodal": p.nodal, "method": method, "prompt": p.kind,
-                              "prompt_lps": list(p.prompt().point), "review_flags": []}
+                              "prompt_lps": list(prompt.point), "review_flags": []}
     if p.end is not None:  # the review re-segments with it
         record[f"prompt_{p.kind}_lps"] = [list(p.point), list(p.end)]
     if p.inside or p.outside:
         record["clicks"] = clicks_record(p.inside, p.outside)
     try:
-        seg = segment(volume, p.prompt(), nodal=p.nodal)
+        seg = segment(volume, prompt, nodal=p.nodal)
     except PromptError as exc:
         record.update(status="error", error=f"lesion {p.lesion_id} (line {p.line}): {exc}",
                       review_flags=["segmentation_failed"])
         return record, None
     record.update(status="measured", **_measured(seg),
                   segmentation={k: v for k, v in seg.details.items() if k != "method"})
-    record["review_flags"] += drawn_flags(seg, p.prompt(), p.nodal)
+    record["review_flags"] += drawn_flags(seg, prompt, p.nodal)
     return record, seg
 
 

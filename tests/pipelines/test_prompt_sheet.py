@@ -12,6 +12,13 @@ from pipelines.batch.prompts import read_prompt_rows
 HEADER = "patient_id,lesion_id,role,organ,nodal,x,y,z,x2,y2,z2,prompt\n"
 
 
+def _key_before_options(row) -> str:
+    """A row's key as computed before the optional columns (box, inside, outside)."""
+    before = {k: v for k, v in dataclasses.asdict(row).items()
+              if k not in ("line", "box", "inside", "outside")}
+    return hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def test_box_rows_beside_points_and_lines(tmp_path):
     sheet = tmp_path / "prompts.csv"
     sheet.write_text(HEADER
@@ -29,10 +36,7 @@ def test_box_rows_beside_points_and_lines(tmp_path):
     # a sheet without boxes keeps the task keys it had (computed before boxes existed);
     # a box on a line's coordinates is another prompt
     line = prompts[1]
-    before = {k: v for k, v in dataclasses.asdict(line).items()
-              if k not in ("line", "box", "inside", "outside")}
-    assert line.digest() == hashlib.sha256(
-        json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert line.digest() == _key_before_options(line)
     assert dataclasses.replace(line, box=True).digest() != line.digest()
 
 
@@ -78,8 +82,5 @@ def test_correction_clicks_columns(tmp_path):
     assert (line.positive, line.negative) == ((), ((9.0, 19.0, 30.0),))
     # a row without clicks keeps the key it had before the columns existed
     plain = by_id["T3"]
-    before = {k: v for k, v in dataclasses.asdict(plain).items()
-              if k not in ("line", "box", "inside", "outside")}
-    assert plain.digest() == hashlib.sha256(
-        json.dumps(before, sort_keys=True).encode()).hexdigest()[:16]
+    assert plain.digest() == _key_before_options(plain)
     assert dataclasses.replace(plain, outside=((8.0, 20.0, 30.0),)).digest() != plain.digest()
