@@ -156,13 +156,28 @@ are handled):
    ellipse): the drawing is the only evidence of its extent, and its long axis is
    then the reader's (``bounded_by_line_voxels`` or ``bounded_by_box_voxels`` in the
    details, ``Segmentation.bounded_by``; the batch flags it).
+6. **A click, again from the lesion's centre**: a click whose lesion's deepest point
+   lies 1 mm or more from it is segmented once more, steps 1-5, from that point, and
+   the result kept when it holds the click and is the same kind of candidate (a band's
+   region, or a low-contrast one); else, or when refused from there, the click's
+   stands (a hypodense 21 mm pancreatic lesion of the sample cohort, clicked at its
+   centre, came out +8% as a low-contrast lesion; from its deepest point, 2 mm away, a
+   band open below into the fat won, +24%). ``recentred_mm`` and ``cast_from_lps`` in
+   the details. Correction clicks correct that result: they are applied with the
+   prompt's point moved there.
+   Every click in a lesion's inner half then starts from nearly one point, with
+   nearly one seed median and one set of rays: the clicks of MIRP STS_002 (15 in
+   its inner half) gave +6.7..+13.2%, six beyond 10%, and now +7.1..+8.5%; those of
+   the pyradiomics lung nodule -5.8..+4.2%, now all +4.2%. Not for a ground-glass
+   lesion: its deepest point lies in its densest part, whose median sets the band's
+   edge nearer the lesion (LIDC-0002's clicks from there: -5 to -17%).
 
 SimpleITK, SciPy and scikit-image do the image work; no voxel loops.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -176,12 +191,13 @@ from ..errors import PromptError
 from ..geometry import Geometry
 from ..measure import LesionMeasurement, measure_mask
 from ..volume import Volume
-from .prompts import BoxPrompt, DrawnPrompt, LinePrompt, Prompt
+from .prompts import BoxPrompt, DrawnPrompt, LinePrompt, PointPrompt, Prompt
 
 __all__ = ["AIR_HU", "Segmentation", "segment"]
 
 AIR_HU = -780.0  # aerated lung is -850..-900 HU; ground glass lies above -750
 MAX_ROI_HALF_MM = 120.0
+RECENTRE_MIN_MM = 1.0  # a click this near the lesion's deepest point is not cast again
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,21 @@ class Segmentation:
         """Centre of mass of the lesion (LPS mm)."""
         k, j, i = np.nonzero(self.mask.array)
         return self.mask.geometry.index_to_lps(np.array([i.mean(), j.mean(), k.mean()]))
+
+    @property
+    def deepest_lps(self) -> np.ndarray:
+        """The lesion's deepest point (largest distance to its edge, in mm; the first in
+        array order of equal ones), LPS mm."""
+        dist = ndimage.distance_transform_edt(self.mask.array,
+                                              sampling=_spacing_np(self.mask.geometry))
+        k, j, i = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        return self.mask.geometry.index_to_lps(np.array([i, j, k], dtype=float))
+
+    def holds(self, point) -> bool:
+        """Whether the lesion holds the voxel nearest the LPS ``point``."""
+        index = _index(self.mask.geometry, point)
+        shape = np.asarray(self.mask.array.shape)
+        return bool(np.all((index >= 0) & (index < shape)) and self.mask.array[tuple(index)])
 
     def full_mask(self, geometry: Geometry) -> np.ndarray:
         """The mask pasted into the whole image grid (array [k, j, i])."""
@@ -1569,9 +1600,44 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
             roi_half_mm: float | None = None) -> Segmentation:
     """Segment the one lesion the prompt points at, and measure it.
 
-    Raises :class:`PromptError` for a prompt outside the image, in air, or
-    where no lesion can be separated from its surroundings.
+    A click is segmented again from the deepest point of what it found (step 6 of the
+    module's method). Raises :class:`PromptError` for a prompt outside the image, in
+    air, or where no lesion can be separated from its surroundings.
     """
+    if isinstance(prompt, PointPrompt) and (prompt.positive or prompt.negative):
+        # the correction clicks correct the lesion the click gave: cast from where it was
+        try:
+            plain = segment(volume, PointPrompt(prompt.point), nodal=nodal,
+                            roi_half_mm=roi_half_mm)
+        except PromptError:  # the clicks may make a lesion of what the click alone did not
+            plain = None
+        if plain is not None and "cast_from_lps" in plain.details:
+            prompt = replace(prompt, point=tuple(plain.details["cast_from_lps"]))
+        return _segment(volume, prompt, nodal=nodal, roi_half_mm=roi_half_mm)
+    first = _segment(volume, prompt, nodal=nodal, roi_half_mm=roi_half_mm)
+    if not isinstance(prompt, PointPrompt) or "ground_glass" in first.details:
+        return first
+    deepest = first.deepest_lps
+    moved = float(np.linalg.norm(deepest - np.asarray(prompt.point, dtype=float)))
+    if moved < RECENTRE_MIN_MM:
+        return first
+    try:
+        again = _segment(volume, PointPrompt(tuple(deepest)), nodal=nodal,
+                         roi_half_mm=roi_half_mm)
+    except PromptError:  # what the click found stands
+        return first
+    if not again.holds(prompt.point):  # another structure's centre: the click's stands
+        return first
+    if ("low_contrast" in again.details) != ("low_contrast" in first.details):
+        return first  # seen from there, the lesion is another kind: the click's stands
+    return Segmentation(again.mask, again.measurement,
+                        {**again.details, "recentred_mm": round(moved, 2),
+                         "cast_from_lps": [float(v) for v in deepest]})
+
+
+def _segment(volume: Volume, prompt: Prompt, *, nodal: bool,
+             roi_half_mm: float | None) -> Segmentation:
+    """Steps 1-5 of the module's method, from the prompt as given."""
     g = volume.geometry
     points = [prompt.point, *prompt.positive, *prompt.negative]
     if isinstance(prompt, LinePrompt):

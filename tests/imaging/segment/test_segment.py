@@ -18,6 +18,7 @@ from imaging.measure import measure_mask
 from imaging.segment import BoxPrompt, LinePrompt, PointPrompt, segment
 from imaging.segment.evaluation import dice, evaluate, label_prompts
 from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre, oval_nodule
+from imaging.segment.region_grow import _segment
 from imaging.volume import Volume
 from pipelines.cli import main
 
@@ -144,10 +145,22 @@ def test_faint_small_liver_lesion_clicked_off_centre_is_not_the_liver():
     ball holds liver too, so even the tight band (+- 3 of its SDs) held the liver, and
     its core, darker than the click, fell outside it. The click gave the whole liver
     (+924%, Dice 0.00). The half-way band (from half-way to the organ's HU to well past
-    the lesion's) finds the lesion."""
-    res, ours, ref, overlap = _liver_click(10.0, 80.0, 0.4, 1.25)
-    assert abs(ours / ref - 1) <= 0.10, (ours, ref, res.details)
-    assert overlap >= 0.85
+    the lesion's) finds the lesion (the click's own pass: within 10%). The result is then
+    cast again from the lesion's centre, and is what a click there gives: the tight band
+    around the centre's median stops about a voxel short of the blurred edge (-16%, Dice
+    0.80; the sweep's one faint-lesion miss at 1.25 mm), but it is the lesion."""
+    image, truth, centre, axes = liver_lesion(10.0, 80.0, 1.25)
+    prompt = PointPrompt(tuple(off_centre(centre, axes, 0.4)))
+    ref = measure_mask(truth).long_axis_mm
+    clicked = _segment(image, prompt, nodal=False, roi_half_mm=None)
+    assert abs(clicked.measurement.long_axis_mm / ref - 1) <= 0.10, clicked.details
+    assert dice(clicked.full_mask(image.geometry), truth.array) >= 0.85
+    res, at_centre = segment(image, prompt), segment(image, PointPrompt(tuple(centre)))
+    assert res.details["recentred_mm"] > 1.0
+    assert res.measurement.long_axis_mm == pytest.approx(at_centre.measurement.long_axis_mm,
+                                                         rel=0.05)
+    assert abs(res.measurement.long_axis_mm / ref - 1) <= 0.20, res.details
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.78
 
 
 def test_faint_small_lesion_refused_not_returned_as_its_organ():
@@ -200,15 +213,18 @@ def test_large_mass_in_muscle_clicked_near_its_end(lesion_hu):
     it, and it outgrows two boxes. Its band is kept in the larger boxes (made afresh
     there, the fallback's star clamp stopped it at 55 mm, -31%), and so is the first
     box's verdict that it is not in lung (in the larger boxes the rays reach the air
-    outside the body: taken for lung, it had the lung's tighter clamp, -12.5%)."""
+    outside the body: taken for lung, it had the lung's tighter clamp, -12.5%). Both the
+    click's own pass (``_segment``) and the result, cast again from its middle."""
     image, truth, centre, axes = limb_mass(lesion_hu)
-    res = segment(image, PointPrompt(tuple(centre + np.array([0.6 * axes[0], 0.0, 0.0]))))
+    prompt = PointPrompt(tuple(centre + np.array([0.6 * axes[0], 0.0, 0.0])))
     ref = measure_mask(truth).long_axis_mm
-    assert abs(res.measurement.long_axis_mm / ref - 1) <= 0.05, (res.measurement.long_axis_mm,
-                                                                 ref, res.details)
-    assert dice(res.full_mask(image.geometry), truth.array) >= 0.95
-    assert res.details["roi_half_mm"] > 60.0
-    assert res.details["in_lung"] == 0.0
+    clicked = _segment(image, prompt, nodal=False, roi_half_mm=None)
+    for res in (clicked, segment(image, prompt)):
+        assert abs(res.measurement.long_axis_mm / ref - 1) <= 0.05, (
+            res.measurement.long_axis_mm, ref, res.details)
+        assert dice(res.full_mask(image.geometry), truth.array) >= 0.95
+    assert clicked.details["roi_half_mm"] > 60.0
+    assert clicked.details["in_lung"] == 0.0
 
 
 @pytest.mark.parametrize(("diameter", "offset"), [(10.0, 0.0), (10.0, 0.4), (12.0, 0.4)])
@@ -745,7 +761,7 @@ def test_real_nodule_on_thick_slices_from_clicks(shared_data):
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
     assert min(r.dice for r in rows) >= 0.85, [r.dice for r in rows]
     clicks = [r.long_mm for r in rows if r.prompt != "line"]
-    assert max(clicks) / min(clicks) < 1.16, clicks
+    assert max(clicks) / min(clicks) <= 1.05, clicks
 
 
 @pytest.mark.shared_data
@@ -764,17 +780,22 @@ def test_real_soft_tissue_mass_beside_muscle_from_its_deepest_point(shared_data)
 
 @pytest.mark.shared_data
 def test_real_soft_tissue_mass_from_fifteen_clicks_is_stable(shared_data):
-    """MIRP STS_002 from 15 random clicks in its inner half: long axes within 8% of each
-    other. Its band's bound lies near the mass's HU; a ray stopped short by noise had
-    its cone beyond cut out of the mass, and the watershed split it along such cuts:
-    one click gave -19.3% (Dice 0.70) beside the others' +7 to +11% (spread 37%)."""
+    """MIRP STS_002 from 15 random clicks in its inner half: long axes within 5% of each
+    other (the issue's goal), and each within 10% of the label's. Its band's bound lies
+    near the mass's HU; a ray stopped short by noise had its cone beyond cut out of the
+    mass, and the watershed split it along such cuts: one click gave -19.3% (Dice 0.70)
+    beside the others' +7 to +11% (spread 37%). Then each click's own pass gave +6.7 to
+    +13.2% (six beyond 10%, spread 6.1%), until each was cast again from its lesion's
+    deepest point."""
     image = load_image(shared_data / "lesions/mirp_sts_002/ct_image.nii.gz")
     label = read_image_file(shared_data / "lesions/mirp_sts_002/gtv_mask.nii.gz")
     label = label.with_array((label.array > 0).astype(np.uint8))
     prompts = label_prompts(label, random_points=15, seed=1)
     longs = [segment(image, prompts[f"inner{n}"]).measurement.long_axis_mm
              for n in range(1, 16)]
-    assert max(longs) / min(longs) < 1.08, [round(v, 1) for v in longs]
+    assert max(longs) / min(longs) <= 1.05, [round(v, 1) for v in longs]
+    ref = measure_mask(label).long_axis_mm
+    assert all(abs(v / ref - 1) <= 0.10 for v in longs), [round(v, 1) for v in longs]
 
 
 @pytest.mark.shared_data
