@@ -148,7 +148,7 @@ def test_faint_small_liver_lesion_clicked_off_centre_is_not_the_liver():
     the lesion's) finds the lesion (the click's own pass: within 10%). The result is then
     cast again from the lesion's centre, and is what a click there gives: the tight band
     around the centre's median stops about a voxel short of the blurred edge (-16%, Dice
-    0.80; the sweep's one faint-lesion miss at 1.25 mm), but it is the lesion."""
+    0.80, as in the sweep), but it is the lesion."""
     image, truth, centre, axes = liver_lesion(10.0, 80.0, 1.25)
     prompt = PointPrompt(tuple(off_centre(centre, axes, 0.4)))
     ref = measure_mask(truth).long_axis_mm
@@ -213,8 +213,8 @@ def test_large_mass_in_muscle_clicked_near_its_end(lesion_hu):
     it, and it outgrows two boxes. Its band is kept in the larger boxes (made afresh
     there, the fallback's star clamp stopped it at 55 mm, -31%), and so is the first
     box's verdict that it is not in lung (in the larger boxes the rays reach the air
-    outside the body: taken for lung, it had the lung's tighter clamp, -12.5%). Both the
-    click's own pass (``_segment``) and the result, cast again from its middle."""
+    outside the body: taken for lung, it had the lung's tighter clamp, -12.5%). Checked
+    on the click's own pass (``_segment``) and on the result cast again from its middle."""
     image, truth, centre, axes = limb_mass(lesion_hu)
     prompt = PointPrompt(tuple(centre + np.array([0.6 * axes[0], 0.0, 0.0])))
     ref = measure_mask(truth).long_axis_mm
