@@ -1513,8 +1513,7 @@ def _faint(image: np.ndarray, g: Geometry, lesion: np.ndarray) -> str | None:
         return None
     return (f": the region found there (median {a:.0f} HU) does not stand out from the "
             f"tissue around it ({b:.0f} HU; the image's noise {noise:.0f} HU): a "
-            "fluctuation within one tissue, not a lesion with an edge; draw its diameter "
-            "or a box instead")
+            "fluctuation within one tissue, not a lesion with an edge")
 
 
 def _bound_by_drawn(lesion: np.ndarray, image: np.ndarray, g: Geometry, prompt: DrawnPrompt,
@@ -1561,7 +1560,11 @@ def _mm(point) -> tuple[float, ...]:
 
 
 def _not_separable(prompt: Prompt, why: str) -> PromptError:
-    return PromptError(f"no lesion can be separated at {_mm(prompt.point)} mm{why}")
+    """The refusal of a prompt, naming its point and why; a click's also says what a
+    reader who sees a lesion there can do instead (a drawn line or box bounds a lesion
+    the image gives no edge)."""
+    advice = "" if isinstance(prompt, DrawnPrompt) else "; draw its diameter or a box instead"
+    return PromptError(f"no lesion can be separated at {_mm(prompt.point)} mm{why}{advice}")
 
 
 def _click_left_out(click, prompt: Prompt, hu: float, low: float, high: float) -> PromptError:

@@ -526,8 +526,11 @@ def test_bad_prompts(phantom):
         segment(image, PointPrompt((10.0, 10.0, 10.0)))
     g = Geometry((150, 150, 20), (2.0, 2.0, 5.0), (0, 0, 0), np.eye(3))
     soft = Volume(np.random.default_rng(0).normal(40, 10, (20, 150, 150)).astype(np.float32), g)
-    with pytest.raises(PromptError, match="no lesion can be separated"):
+    with pytest.raises(PromptError, match=r"no lesion can be separated.*a box instead$"):
         segment(soft, PointPrompt((150.0, 150.0, 50.0)))
+    with pytest.raises(PromptError, match="no lesion can be separated") as err:  # a drawn
+        segment(soft, LinePrompt((140.0, 150.0, 50.0), (160.0, 150.0, 50.0)))  # one: no advice
+    assert "draw" not in str(err.value)
     with pytest.raises(PromptError, match="shorter than 1 mm"):
         LinePrompt((1.0, 1.0, 1.0), (1.2, 1.0, 1.0))
     with pytest.raises(PromptError, match="narrower than 1 mm"):
@@ -806,7 +809,8 @@ def test_real_mass_without_contrast_refuses_clicks(shared_data):
     inside the 90 mm mass (its band bound 0.1 sigma from the clicked tissue's median);
     six of the ten gave regions (blobs of noise of 10-30 mm, and a 151 mm leak through
     the thigh), none more than 1.4 noise SDs from the tissue around it, until such faint
-    regions were refused."""
+    regions were refused. Every refusal tells the reader what bounds such a lesion: its
+    drawn diameter or a box (only one of the four reasons said so)."""
     image = load_image(shared_data / "lesions/mirp_sts_001/ct_image.nii.gz")
     label = read_image_file(shared_data / "lesions/mirp_sts_001/gtv_mask.nii.gz")
     label = label.with_array((label.array > 0).astype(np.uint8))
@@ -818,3 +822,4 @@ def test_real_mass_without_contrast_refuses_clicks(shared_data):
         with pytest.raises(PromptError, match=r"no lesion can be separated at \(") as err:
             segment(image, prompts[name])
         assert f"{point[0]:.1f}" in str(err.value), name
+        assert str(err.value).endswith("draw its diameter or a box instead"), err.value
