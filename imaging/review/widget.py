@@ -468,9 +468,8 @@ class ReviewWidget(QWidget):
         layer = self.viewer.layers[f"{date} clicks"]
         signs = layer.features["sign"].to_numpy()
         mine = np.isin(layer.features["lesion"].to_numpy(), ["", lesion_id])
-        points = [_xyz(p) for p in layer.data]
-        return ([p for p, s, m in zip(points, signs, mine, strict=True) if m and s == "inside"],
-                [p for p, s, m in zip(points, signs, mine, strict=True) if m and s == "outside"])
+        return tuple([_xyz(p) for p in layer.data[mine & (signs == sign)]]
+                     for sign in ("inside", "outside"))
 
     def toggle_click_sign(self) -> str:
         """New clicks mark the inside of a lesion, or (toggled) its outside."""
