@@ -12,6 +12,10 @@ each lesion was made from: its prompt in green, its correction clicks, the promp
 or a reader's, orange inside and cyan outside; new clicks add a lesion or re-segment
 one, with the clicks it was made with, less any the reader deleted).
 
+A lesion is added with the organ and the lymph-node box set in the dock (none is added
+without an organ: RECIST counts two targets per organ); selecting a lesion shows its own,
+and *Set organ/node* changes them (a node is measured by its short axis).
+
 The grid shows baseline beside the timepoint chosen for actions (or every timepoint,
 with "all timepoints"); choosing a timepoint arms its clicks layer.
 
@@ -50,6 +54,10 @@ CLICK_COLOURS = {"inside": "orange", "outside": "cyan", "prompt": "lime"}
 FIELD_OF_VIEW_MM = 140.0  # what a jump to a lesion shows around it
 STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
             "unequivocal_progression")
+# offered in the organ box (free text: a reader may type any other); RECIST's two targets
+# per organ count by it, all lymph nodes as one organ
+ORGANS = ("lung", "liver", "lymph node", "pleura", "adrenal", "kidney", "pancreas",
+          "spleen", "peritoneum", "bone", "soft tissue", "thyroid", "brain", "other")
 
 
 def _zyx(point) -> list[float]:
@@ -66,6 +74,10 @@ def _rectangle(corners) -> np.ndarray:
 
 def _xyz(point) -> tuple[float, float, float]:
     return (float(point[2]), float(point[1]), float(point[0]))
+
+
+def _kind_text(organ: str, nodal: bool) -> str:
+    return organ + (", node" if nodal and organ != "lymph node" else "")
 
 
 def _axes_change(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -141,6 +153,18 @@ class ReviewWidget(QWidget):
         for w in (self.status_box, set_status, self.role_box, set_role):
             status_row.addWidget(w)
         layout.addLayout(status_row)
+        kind_row = QHBoxLayout()  # what a lesion is: for those added, or set on the selected
+        self.organ_box = QComboBox()
+        self.organ_box.setEditable(True)
+        self.organ_box.addItems(("", *ORGANS))
+        self.organ_box.lineEdit().setPlaceholderText("organ")
+        self.nodal_box = QCheckBox("lymph node")
+        set_kind = QPushButton("Set organ/node")
+        set_kind.clicked.connect(self.set_kind_selected)
+        kind_row.addWidget(QLabel("organ"))
+        for w in (self.organ_box, self.nodal_box, set_kind):
+            kind_row.addWidget(w)
+        layout.addLayout(kind_row)
         final = QHBoxLayout()
         accept = QPushButton("Sign off timepoint [Shift-S]")
         accept.clicked.connect(self.accept_timepoint)
@@ -313,6 +337,9 @@ class ReviewWidget(QWidget):
     def _selected(self) -> None:
         lesion_id = self.selected_lesion()
         if lesion_id:
+            row = next(r for r in self.session.table() if r["lesion_id"] == lesion_id)
+            self.organ_box.setCurrentText(row.get("organ") or "")
+            self.nodal_box.setChecked(bool(row.get("nodal")))
             self.jump_to(lesion_id)
 
     def jump_to(self, lesion_id: str) -> None:
@@ -372,17 +399,35 @@ class ReviewWidget(QWidget):
         worker.errored.connect(errored)
         worker.start()
 
-    def add_from_click(self, *, organ: str = "unspecified", nodal: bool = False,
+    def _kind(self, organ: str | None, nodal: bool | None) -> tuple[str, bool] | None:
+        """A new lesion's organ and whether it is a node: as given, else from the organ box
+        and the lymph node box (a node without an organ is a 'lymph node'); None, with a
+        message, when it has no organ (RECIST's two targets per organ count by it)."""
+        nodal = self.nodal_box.isChecked() if nodal is None else nodal
+        organ = (self.organ_box.currentText() if organ is None else organ).strip()
+        organ = organ or ("lymph node" if nodal else "")
+        if not organ:
+            self.message.setText("choose or type the lesion's organ in the organ box first "
+                                 "(RECIST counts at most two targets per organ)")
+            return None
+        return organ, nodal
+
+    def add_from_click(self, *, organ: str | None = None, nodal: bool | None = None,
                        role: str | None = None) -> None:
-        date = self.date
+        """A lesion from the last click in the timepoint's clicks layer; its organ and
+        node box from the dock unless given."""
+        date, kind = self.date, self._kind(organ, nodal)
         inside, _ = self.clicks(date)
         if not inside:
             self.message.setText(f"click a point inside the lesion in the '{date} clicks' "
                                  "layer first")
             return
+        if kind is None:
+            return
         point = inside[-1]
-        self._run(lambda: self.session.prepare_lesion(date, point, organ=organ, nodal=nodal,
-                                                      role=role), f"lesion added on {date}")
+        self._run(lambda: self.session.prepare_lesion(date, point, organ=kind[0],
+                                                      nodal=kind[1], role=role),
+                  f"lesion added on {date} ({_kind_text(*kind)})")
         self._show_prompts(date)
 
     def _last_drawn(self, kind: str, how: str) -> np.ndarray | None:
@@ -395,29 +440,31 @@ class ReviewWidget(QWidget):
             return None
         return np.array([_xyz(p) for p in shapes[-1]])
 
-    def add_from_line(self, *, organ: str = "unspecified", nodal: bool = False,
+    def add_from_line(self, *, organ: str | None = None, nodal: bool | None = None,
                       role: str | None = None) -> None:
         """A lesion from the last line drawn in the timepoint's drawn layer: its longest
-        diameter, on the slice where it is longest (with ``nodal``, a node's short axis)."""
+        diameter, on the slice where it is longest (for a node, its short axis)."""
         date, ends = self.date, self._last_drawn("line", "across the lesion")
-        if ends is None:
+        kind = None if ends is None else self._kind(organ, nodal)
+        if kind is None:
             return
         line = (tuple(ends[0]), tuple(ends[-1]))
-        self._run(lambda: self.session.prepare_lesion(date, None, organ=organ, nodal=nodal,
-                                                      role=role, line=line),
-                  f"lesion added on {date} from its line")
+        self._run(lambda: self.session.prepare_lesion(date, None, organ=kind[0],
+                                                      nodal=kind[1], role=role, line=line),
+                  f"lesion added on {date} from its line ({_kind_text(*kind)})")
 
-    def add_from_box(self, *, organ: str = "unspecified", nodal: bool = False,
+    def add_from_box(self, *, organ: str | None = None, nodal: bool | None = None,
                      role: str | None = None) -> None:
         """A lesion from the last rectangle drawn in the timepoint's drawn layer (for a
         lesion a click cannot separate, such as a mass without contrast)."""
         date, corners = self.date, self._last_drawn("rectangle", "tight around the lesion")
-        if corners is None:
+        kind = None if corners is None else self._kind(organ, nodal)
+        if kind is None:
             return
         box = (tuple(corners.min(axis=0)), tuple(corners.max(axis=0)))
-        self._run(lambda: self.session.prepare_lesion(date, None, organ=organ, nodal=nodal,
-                                                      role=role, box=box),
-                  f"lesion added on {date} from its box")
+        self._run(lambda: self.session.prepare_lesion(date, None, organ=kind[0],
+                                                      nodal=kind[1], role=role, box=box),
+                  f"lesion added on {date} from its box ({_kind_text(*kind)})")
 
     def resegment_selected(self) -> None:
         date, lesion_id = self.date, self.selected_lesion()
@@ -491,6 +538,30 @@ class ReviewWidget(QWidget):
         if lesion_id:
             self.session.set_attribute(lesion_id, "role", self.role_box.currentText())
             self.refresh()
+
+    def set_kind_selected(self) -> None:
+        """The organ and node boxes onto the selected lesion (at every timepoint). A lesion
+        made a node is measured by its short axis from then on; re-segmenting it (``R``)
+        outlines it as a node (fat around it is not the node)."""
+        lesion_id = self.selected_lesion()
+        if not lesion_id:
+            self.message.setText("select a lesion in the table first")
+            return
+        row = next(r for r in self.session.table() if r["lesion_id"] == lesion_id)
+        kind = self._kind(None, None)
+        if kind is None:
+            return
+        organ, nodal = kind
+        if organ != row.get("organ"):
+            self.session.set_attribute(lesion_id, "organ", organ)
+        if nodal != bool(row.get("nodal")):
+            self.session.set_attribute(lesion_id, "nodal", nodal)
+        self.refresh()
+        text = f"{lesion_id}: {_kind_text(organ, nodal)}"
+        if nodal != bool(row.get("nodal")):
+            text += (", measured by its short axis now; R re-segments it as a node" if nodal
+                     else ", measured by its long axis now")
+        self.message.setText(text + " · " + self.message.text())
 
     def accept_timepoint(self) -> None:
         self.session.accept(self.date)

@@ -17,6 +17,8 @@ from pydicom.sr.codedict import codes
 
 napari = pytest.importorskip("napari")
 
+from qtpy.QtWidgets import QPushButton  # noqa: E402
+
 from imaging.io import discover  # noqa: E402
 from imaging.review.widget import FIELD_OF_VIEW_MM, open_review  # noqa: E402
 from pipelines.batch.session import ReviewSession  # noqa: E402
@@ -278,12 +280,21 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     drawn = viewer.layers[f"{date} drawn"]
     drawn.add_rectangles(np.array([[z, y - half, x - half], [z, y - half, x + half],
                                    [z, y + half, x + half], [z, y + half, x - half]]))
-    widget.add_from_box(organ="lung")
+    # without an organ nothing is added (RECIST counts two targets per organ by it); with
+    # one typed in the dock's organ box, the button adds the lesion as from that organ
+    widget.add_from_box()
+    assert not widget.busy
+    assert widget.session.lesion_ids() == []
+    assert "organ box" in widget.message.text()
+    widget.organ_box.setCurrentText("lung")
+    buttons = {b.text(): b for b in widget.findChildren(QPushButton)}
+    buttons["Add from box [B]"].click()
     qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
     assert widget.last_error == ""
     (lesion_id,) = widget.session.lesion_ids()
     record = widget.session.lesion(date, lesion_id)
-    assert record["method"] == "reader-box"
+    assert (record["method"], record["organ"], record["nodal"]) == ("reader-box", "lung",
+                                                                   False)
     assert record["long_axis_mm"] == pytest.approx(t1["long_axis_mm"], rel=0.1)
     np.testing.assert_allclose(record["prompt_box_lps"],
                                [[x - half, y - half, z], [x + half, y + half, z]], atol=1e-6)
@@ -295,7 +306,7 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     # measured as long (the line is the best evidence of its extent), the line shown
     ends = np.array(record["long_axis_endpoints"])
     drawn.add_lines(ends[:, ::-1])
-    widget.add_from_line(organ="lung")
+    widget.add_from_line()
     qtbot.waitUntil(lambda: not widget.busy, timeout=30000)
     assert widget.last_error == ""
     line_id = next(i for i in widget.session.lesion_ids() if i != lesion_id)
@@ -316,4 +327,23 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     np.testing.assert_allclose(again["prompt_line_lps"], ends, atol=1e-6)
     np.testing.assert_allclose(again["clicks"]["inside"], [ends.mean(axis=0)], atol=1e-6)
     assert again["long_axis_mm"] == pytest.approx(across["long_axis_mm"], rel=0.02)
+
+    # made a lymph node from the dock (selecting it shows its organ and node boxes): its
+    # RECIST diameter is its short axis, at once in the table and the RECIST result
+    widget.organ_box.setCurrentText("")
+    widget.select_lesion(lesion_id)
+    assert (widget.organ_box.currentText(), widget.nodal_box.isChecked()) == ("lung", False)
+    widget.select_lesion(line_id)
+    widget.organ_box.setCurrentText("")
+    widget.nodal_box.setChecked(True)
+    buttons["Set organ/node"].click()
+    node = widget.session.lesion(date, line_id)
+    assert (node["organ"], node["nodal"]) == ("lymph node", True)
+    assert node["recist_diameter_mm"] == node["short_axis_mm"] < node["long_axis_mm"]
+    row = next(r for r in widget.table_rows() if r[0] == line_id)
+    assert row[2:5] == ["lymph node", "yes", f"{node['short_axis_mm']:.1f}"]
+    assert widget.session.recist()["timepoints"][0]["sum_mm"] == pytest.approx(
+        round(record["long_axis_mm"], 1) + round(node["short_axis_mm"], 1), abs=0.01)
+    assert "short axis" in widget.message.text()
+    assert [h["field"] for h in widget.session.history()][-2:] == ["organ", "nodal"]
     widget.session.close()
