@@ -477,7 +477,16 @@ def _ends_with_delimiter(path: Path) -> bool:
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
+    """Every file under ``root``, in name order, linked folders followed (a core lab's
+    study tree is often links into an archive), each real folder once (a link back up
+    the tree, or two links to one folder, would give it twice or without end)."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames.clear()
+            continue
+        seen.add(real)
         dirnames.sort()
         for name in sorted(filenames):
             if name.startswith("."):

@@ -205,6 +205,24 @@ def test_empty_folder_and_folder_without_ct(tmp_path):
         require_series(discover(tmp_path))
 
 
+def test_linked_folders_are_followed_each_once(tmp_path):
+    """A study tree of links into an archive (os.walk alone does not follow them: the
+    tree read as empty); a link back up the tree and a second link to one folder do not
+    give its files twice."""
+    write_series(tmp_path / "archive" / "a", axial_positions(3), nested=True)
+    write_series(tmp_path / "archive" / "b", axial_positions(4),
+                 spec=with_spec(patient_id="P2"))
+    tree = tmp_path / "studies"
+    tree.mkdir()
+    (tree / "first").symlink_to(tmp_path / "archive" / "a", target_is_directory=True)
+    (tree / "again").symlink_to(tmp_path / "archive" / "a", target_is_directory=True)
+    (tree / "second").symlink_to(tmp_path / "archive" / "b", target_is_directory=True)
+    (tmp_path / "archive" / "b" / "loop").symlink_to(tree, target_is_directory=True)
+    inv = discover(tree)
+    assert sorted((s.first.patient_id, s.slices) for s in inv.series) == [("P1", 3), ("P2", 4)]
+    assert inv.skipped == []
+
+
 def test_non_image_objects_skipped(tmp_path):
     write_series(tmp_path, axial_positions(3))
     sr = pydicom.Dataset()
