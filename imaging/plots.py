@@ -65,9 +65,13 @@ def waterfall_plot(outcomes: list[PatientOutcome], stem: Path) -> list[Path]:
     ax.set_ylabel("Best change of target sum from baseline (%)")
     ax.set_xlabel("Patient")
     ax.set_title("Waterfall plot")
-    lo = min([-100.0, *[o.best_pct_change or 0 for o in rows]])
-    ax.set_ylim(lo - 5, max(40.0, *[o.best_pct_change or 0 for o in rows]) + 10)
-    _legend(ax, [o.best_overall_response for o in rows])
+    changes = [o.best_pct_change or 0.0 for o in rows]
+    ax.set_ylim(min([-100.0, *changes]) - 5, max([40.0, *changes]) + 10)
+    if rows:
+        _legend(ax, [o.best_overall_response for o in rows])
+    else:  # baseline studies only, so far
+        ax.text(0.5, 0.5, "no patient has a follow-up yet", transform=ax.transAxes,
+                ha="center", va="center", color="#666666")
     return _save(fig, stem)
 
 

@@ -116,3 +116,22 @@ def test_cohort_command_writes_json_csv_and_plots(atc_folder, tmp_path, capsys):
     assert "orr_pct,85.7" in (out / "endpoints.csv").read_text()
     assert (out / "patients.csv").read_text().count("\n") == 8
     assert main(["cohort", str(tmp_path / "nothing"), "--out", str(out)]) == 2
+
+
+def test_cohort_of_baseline_studies_only(tmp_path, capsys):
+    """A core lab's first transfer: baseline scans only. Every patient is NE, nothing has
+    a change from baseline, PFS has no event; the plots are still drawn (the waterfall
+    says why it is empty: building its axis limits had failed on no bars)."""
+    folder = tmp_path / "recist"
+    folder.mkdir()
+    for pid, (targets, *_rest) in ATC.items():
+        result = score(case(targets, days=[0], patient_id=pid, start="2023-03-01"))
+        (folder / f"{pid}.json").write_text(json.dumps(result))
+    out = tmp_path / "cohort"
+    assert main(["cohort", str(folder), "--out", str(out)]) == 0
+    brief = json.loads(capsys.readouterr().out)
+    assert brief["best_overall_response_counts"]["NE"] == len(ATC)
+    assert (brief["orr"]["count"], brief["pfs"]["events"]) == (0, 0)
+    assert "no patient has a follow-up yet" in (out / "waterfall.svg").read_text()
+    for name in ("spider", "swimmer", "kaplan_meier"):
+        assert (out / f"{name}.png").stat().st_size > 2000, name
