@@ -24,9 +24,28 @@ from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
-__all__ = ["SegmentSpec", "source_headers", "write_seg"]
+__all__ = ["SegmentSpec", "fit_to_vr", "source_headers", "write_seg"]
 
 SOFTWARE = "Caliper 0.1"
+
+
+# the longest value DICOM allows per value of these VRs (PS3.5 6.2)
+MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
+
+
+def fit_to_vr(ds: pydicom.Dataset) -> None:
+    """Cut a source's over-long strings (top level) to their VR's length. A SEG or an SR
+    copies its source's patient and study, and a value some sources carry past its VR
+    (MIRP's CT: Study ID 'IBSI_1_STS_002_CT', 17 characters of SH's 16) would make ours
+    fail validation (dciodvfy) too."""
+    for elem in ds:
+        limit = MAX_LENGTH.get(elem.VR)
+        if limit is None or not elem.value:
+            continue
+        values = list(elem.value) if elem.VM > 1 else [elem.value]
+        if any(len(str(v)) > limit for v in values):
+            cut = [str(v)[:limit] for v in values]
+            elem.value = cut if elem.VM > 1 else cut[0]
 
 
 @dataclass(frozen=True)
@@ -41,7 +60,8 @@ class SegmentSpec:
 
 def source_headers(series: Series) -> list[pydicom.Dataset]:
     """The series' image headers (no pixel data: a SEG or SR refers to them, it does not
-    copy them), in the order of their positions along the slice normal.
+    copy them), in the order of their positions along the slice normal, over-long values
+    cut to their VR (:func:`fit_to_vr`).
 
     Only the first file is read. The others' headers are that one with their own
     identity and place (SOP Class and Instance UIDs, Instance Number, Image Position,
@@ -57,6 +77,7 @@ def source_headers(series: Series) -> list[pydicom.Dataset]:
     instances = sorted((i for i in series.instances if not i.is_localizer),
                        key=lambda i: float(np.dot(i.position, normal)))
     template = pydicom.dcmread(instances[0].path, stop_before_pixels=True)
+    fit_to_vr(template)
     elements = {tag: template[tag] for tag in template.keys()}  # each value parsed once
     headers = [template]
     for instance in instances[1:]:

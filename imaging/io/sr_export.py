@@ -28,6 +28,7 @@ from ..measure import LesionMeasurement
 from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
+from .seg_export import source_headers
 
 __all__ = ["LesionReport", "tracking_uid", "write_sr"]
 
@@ -63,8 +64,7 @@ def write_sr(path: Path, series: Series, lesions: list[LesionReport], *, time_po
     first = series.first
     if not first.frame_of_reference_uid:
         raise InputError(f"series {series.series_uid}: no FrameOfReferenceUID to refer to")
-    evidence = sources or [pydicom.dcmread(i.path, stop_before_pixels=True)
-                           for i in series.instances if not i.is_localizer]
+    evidence = sources or source_headers(series)
     algorithm = hd.sr.AlgorithmIdentification(name="Caliper RECIST measurement",
                                               version=SOFTWARE)
     context = hd.sr.TimePointContext(time_point=time_point, time_point_order=time_point_order)

@@ -8,11 +8,13 @@ import subprocess
 
 import highdicom as hd
 import numpy as np
+import pydicom
 import pytest
 from pydicom.sr.codedict import codes
 
 from imaging.geometry import Geometry
 from imaging.io import discover
+from imaging.io.seg_export import SegmentSpec, write_seg
 from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
 from imaging.measure import measure_mask
 from imaging.volume import Volume
@@ -27,6 +29,14 @@ def _measurement(radius_mm: float):
     return measure_mask(Volume(mask.astype(np.uint8), g))
 
 
+def _dciodvfy_errors(path) -> list[str]:
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
+    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
+    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
+
+
 def test_sr_validates_and_reads_back(tmp_path):
     write_series(tmp_path / "ct", axial_positions(4), spec=with_spec(patient_id="PT-9"))
     series = discover(tmp_path / "ct").series[0]
@@ -34,11 +44,7 @@ def test_sr_validates_and_reads_back(tmp_path):
                LesionReport("N1", _measurement(9.0), "lymph node", nodal=True)]
     path = write_sr(tmp_path / "sr.dcm", series, lesions, time_point="week 12",
                     time_point_order=3)
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
-    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
-    assert [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")] == []
+    assert _dciodvfy_errors(path) == []
 
     sr = hd.sr.srread(path)
     groups = sr.content.get_planar_roi_measurement_groups()
@@ -59,3 +65,27 @@ def test_sr_validates_and_reads_back(tmp_path):
     again = write_sr(tmp_path / "sr2.dcm", series, lesions[:1], time_point="baseline")
     assert hd.sr.srread(again).content.get_planar_roi_measurement_groups()[0].tracking_uid == (
         tracking_uid("PT-9", "T1"))
+
+
+def test_over_long_source_values_are_cut_to_their_vr(tmp_path):
+    """A source CT whose Study ID runs past SH's 16 characters (MIRP's STS series carry
+    'IBSI_1_STS_002_CT') and whose Institution Name past LO's 64: the SEG and the SR copy
+    its study, cut to the VR, and validate."""
+    paths = write_series(tmp_path / "ct", axial_positions(4), spec=with_spec(patient_id="P7"))
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.StudyID = "IBSI_1_STS_002_CT"
+        ds.InstitutionName = "x" * 70
+        ds.save_as(path)
+    assert any("Length invalid" in e for e in _dciodvfy_errors(paths[0]))
+    series = discover(tmp_path / "ct").series[0]
+    mask = np.zeros((4, 24, 20), dtype=np.uint8)
+    mask[1:3, 8:14, 6:12] = 1
+    seg = write_seg(tmp_path / "seg.dcm", series, mask, [SegmentSpec(1, "T1")])
+    sr = write_sr(tmp_path / "sr.dcm", series, [LesionReport("T1", _measurement(8.0), "lung")],
+                  time_point="baseline")
+    for path in (seg, sr):
+        assert _dciodvfy_errors(path) == []
+        ds = pydicom.dcmread(path)
+        assert ds.StudyID == "IBSI_1_STS_002_C"
+        assert ds.StudyInstanceUID == series.first.study_uid
