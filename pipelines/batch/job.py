@@ -46,7 +46,7 @@ from .tasks import TaskSpec, run_task
 
 __all__ = ["JobOptions", "assemble_outputs", "run_job"]
 
-VERSION = "caliper-batch-22"
+VERSION = "caliper-batch-23"
 """Part of every task key: change it when a task's results would change."""
 
 
@@ -207,6 +207,8 @@ def run_job(options: JobOptions) -> dict[str, Any]:
     # one ITK thread per task: multi-threaded registration sums in a different order, and
     # results must not depend on the number of workers or where the task ran
     threads = 1
+    left_out = [row for p in plans for row in p.left_out]
+    plans = [p for p in plans if p.timepoints]
     patients = {p.patient_id: _Patient(p, out, threads) for p in plans}
     tracker = _Tracker(plans, options.progress, options.command)
     started = time.monotonic()
@@ -226,6 +228,7 @@ def run_job(options: JobOptions) -> dict[str, Any]:
             "patients": {pid: [{"date": tp.date, "study_uid": tp.study_uid,
                                 "series_uid": tp.series.series_uid, "key": p.keys.get(tp.date)}
                                for tp in p.plan.timepoints] for pid, p in patients.items()},
+            "left_out": left_out,
         }, indent=1) + "\n")
         summary = assemble_outputs(out, state, _outline(out), options.criteria,
                                    options.clinical)
@@ -285,7 +288,8 @@ def assemble_outputs(out: Path, state: StateStore, outline: dict[str, list[dict[
 
     from .report import write_report
 
-    errors: list[dict[str, Any]] = []
+    # studies the plan left out (no date): not measured, said in errors.csv
+    errors: list[dict[str, Any]] = json.loads((out / "job.json").read_text()).get("left_out", [])
     rows: list[dict[str, Any]] = []
     patients_out: dict[str, dict[str, Any]] = {}
     for pid, timepoints in outline.items():

@@ -52,6 +52,8 @@ class PatientPlan:
     patient_id: str
     timepoints: list[Timepoint]
     warnings: list[str] = field(default_factory=list)
+    left_out: list[dict[str, str]] = field(default_factory=list)
+    """Studies not measured, each as an ``errors.csv`` row (one without a date)."""
 
     @property
     def baseline(self) -> Timepoint:
@@ -137,6 +139,9 @@ def make_plan(inventory: Inventory, prompts: list[LesionPrompt], *,
                          f"{inventory.root} (patients found: {known})" for r in rows]
             continue
         plan = _patient_plan(pid, studies[pid], kernel)
+        if not plan.timepoints:  # no study it could be measured on: errors.csv says why
+            plans.append(plan)
+            continue
         by_date = {tp.date: tp for tp in plan.timepoints}
         baseline_ids = {r.lesion_id for r in rows if r.study_date is None}
         for r in rows:
@@ -191,10 +196,20 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
                   ) -> PatientPlan:
     timepoints: list[Timepoint] = []
     warnings: list[str] = []
+    left_out: list[dict[str, str]] = []
     for study_uid, series in studies.items():
         inv = Inventory(root=series[0].first.path.parent, series=series, skipped=[])
         choice = choose_series(inv, study_uid=study_uid, kernel=kernel)
         date = series[0].first.study_date or ""
+        if not date:  # anonymised without a date (dcm_qa_ct's GE head CT): it would have
+            # sorted first, as the baseline, and named its files ''
+            error = (f"study {study_uid} has no StudyDate (0008,0020): a timepoint must be "
+                     "placed in time; not measured")
+            warnings.append(f"patient {pid}: {error}")
+            left_out.append({"patient_id": pid, "study_date": "", "study_uid": study_uid,
+                             "series_uid": choice.series.series_uid, "stage": "plan",
+                             "error": error})
+            continue
         timepoints.append(Timepoint(pid, study_uid, date, choice.series, choice.describe(),
                                     series_key(choice.series)))
     timepoints.sort(key=lambda t: (t.date, t.study_uid))
@@ -205,4 +220,4 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
                             f"{kept[-1].study_uid}, left out {tp.study_uid}")
             continue
         kept.append(tp)
-    return PatientPlan(pid, kept, warnings)
+    return PatientPlan(pid, kept, warnings, left_out)

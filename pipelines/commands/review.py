@@ -12,6 +12,7 @@ and signs off, as on a job's output.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -76,4 +77,9 @@ def prepare_study(folder: Path, patient: str | None = None, out: Path | None = N
     out = out or Path.cwd() / f"caliper-review-{patient}"
     run_job(JobOptions(folder, None, out, workers, progress=progress, unprompted=(patient,),
                        command="caliper review"))
+    job = json.loads((out / "job.json").read_text())
+    if patient not in job["patients"]:  # every study of it left out (no date)
+        raise InputError(f"{folder}: nothing of patient {patient} to review: "
+                         + "; ".join(r["error"] for r in job["left_out"]
+                                     if r["patient_id"] == patient))
     return out, patient

@@ -255,14 +255,27 @@ def test_one_corrupt_study_does_not_stop_the_batch(sample, truth, tmp_path) -> N
                 full.save_as(link)
                 broken += 1
     assert broken == 3
+    # and one of ATC-F's follow-ups anonymised without a date: it cannot be placed in time
+    # (it had sorted first, as F's baseline, and its files were named '')
+    undated = truth["patients"]["ATC-F"]["visits"][1]
+    for link in studies.rglob("*"):
+        if link.is_symlink():
+            ds = pydicom.dcmread(link)
+            if ds.StudyInstanceUID == undated["study_uid"]:
+                ds.StudyDate = ""
+                link.unlink()
+                ds.save_as(link)
     prompts = _subset(sample, tmp_path, {"ATC-D", "ATC-F"})
     out = tmp_path / "out"
     status = main(["run", str(studies), "--prompts", str(prompts), "--out", str(out),
                    "--workers", "2", "--quiet"])
     assert status == 2
     errors = _rows(out / "errors.csv")
-    failed = [e for e in errors if e["stage"] != "review"]
+    failed = [e for e in errors if e["stage"] not in ("review", "plan")]
     assert len(failed) == 1
+    (left_out,) = [e for e in errors if e["stage"] == "plan"]
+    assert (left_out["patient_id"], left_out["study_uid"]) == ("ATC-F", undated["study_uid"])
+    assert "no StudyDate" in left_out["error"]
     assert failed[0]["patient_id"] == "ATC-D"
     assert failed[0]["study_date"] == bad_study["date"]
     assert bad_study["study_uid"] in failed[0]["error"] or "ATC-D" in failed[0]["error"]
@@ -271,6 +284,9 @@ def test_one_corrupt_study_does_not_stop_the_batch(sample, truth, tmp_path) -> N
     d = json.loads((out / "recist" / "ATC-D.json").read_text())
     assert bad_study["date"] not in [tp["date"] for tp in d["timepoints"]]
     assert len(d["timepoints"]) == 3
+    f = json.loads((out / "recist" / "ATC-F.json").read_text())
+    assert [tp["date"] for tp in f["timepoints"]] == [
+        v["date"] for v in truth["patients"]["ATC-F"]["visits"] if v is not undated]
     assert "ATC-D" in (out / "report.html").read_text()
 
 
