@@ -24,20 +24,32 @@ from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
-__all__ = ["SegmentSpec", "fit_to_vr", "source_headers", "write_seg"]
+__all__ = ["SegmentSpec", "conform_source", "source_headers", "write_seg"]
 
 SOFTWARE = "Caliper 0.1"
 
 
 # the longest value DICOM allows per value of these VRs (PS3.5 6.2)
 MAX_LENGTH = {"AE": 16, "CS": 16, "SH": 16, "LO": 64, "ST": 1024, "LT": 10240}
+# Type 2 patient and study attributes of a CT image (present, possibly empty) that
+# highdicom copies into a SEG or an SR from its source without a default
+TYPE_2_COPIED = {"PatientName": "PN", "PatientID": "LO", "PatientBirthDate": "DA",
+                 "PatientSex": "CS", "AccessionNumber": "SH", "StudyID": "SH",
+                 "StudyDate": "DA", "StudyTime": "TM"}
 
 
-def fit_to_vr(ds: pydicom.Dataset) -> None:
-    """Cut a source's over-long strings (top level) to their VR's length. A SEG or an SR
-    copies its source's patient and study, and a value some sources carry past its VR
-    (MIRP's CT: Study ID 'IBSI_1_STS_002_CT', 17 characters of SH's 16) would make ours
-    fail validation (dciodvfy) too."""
+def conform_source(ds: pydicom.Dataset) -> None:
+    """Make a source header fit to be copied into a SEG or an SR, which copy its patient
+    and study: a Type 2 attribute some anonymisers remove is added empty (dcm_qa_ct's GE
+    head CT has no Patient Birth Date: highdicom failed on it), and over-long strings (top
+    level) are cut to their VR's length (MIRP's CT: Study ID 'IBSI_1_STS_002_CT', 17
+    characters of SH's 16, which would make ours fail validation too)."""
+    for keyword, vr in TYPE_2_COPIED.items():
+        if keyword not in ds:
+            ds.add_new(keyword, vr, "")
+    if (ds.get("PatientIdentityRemoved") == "YES" and not ds.get("DeidentificationMethod")
+            and not ds.get("DeidentificationMethodCodeSequence")):  # required then (1C):
+        ds.DeidentificationMethod = "not recorded in the source"  # the GE CT's is empty
     for elem in ds:
         limit = MAX_LENGTH.get(elem.VR)
         if limit is None or not elem.value:
@@ -60,8 +72,8 @@ class SegmentSpec:
 
 def source_headers(series: Series) -> list[pydicom.Dataset]:
     """The series' image headers (no pixel data: a SEG or SR refers to them, it does not
-    copy them), in the order of their positions along the slice normal, over-long values
-    cut to their VR (:func:`fit_to_vr`).
+    copy them), in the order of their positions along the slice normal, made fit to be copied
+    (:func:`conform_source`).
 
     Only the first file is read. The others' headers are that one with their own
     identity and place (SOP Class and Instance UIDs, Instance Number, Image Position,
@@ -77,7 +89,7 @@ def source_headers(series: Series) -> list[pydicom.Dataset]:
     instances = sorted((i for i in series.instances if not i.is_localizer),
                        key=lambda i: float(np.dot(i.position, normal)))
     template = pydicom.dcmread(instances[0].path, stop_before_pixels=True)
-    fit_to_vr(template)
+    conform_source(template)
     elements = {tag: template[tag] for tag in template.keys()}  # each value parsed once
     headers = [template]
     for instance in instances[1:]:

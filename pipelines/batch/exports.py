@@ -66,6 +66,10 @@ def measurement_of(record: dict[str, Any]) -> LesionMeasurement:
            _MEASUREMENT_FIELDS})
 
 
+def _reason(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
+
+
 def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
                           labels: np.ndarray, records: list[dict[str, Any]], *,
                           reader: str | None = None) -> dict[str, Any]:
@@ -100,8 +104,9 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
             write_seg(out / where.folder / "seg.dcm", where.series, labels, specs,
                       sources=sources)
             exports["seg"] = f"{where.folder}/seg.dcm"
-        except InputError as exc:
-            warnings.append(f"DICOM SEG not written: {exc}")
+        except Exception as exc:  # noqa: BLE001 - an export must not lose the measurements:
+            # what a source's header makes highdicom refuse is reported, not raised
+            warnings.append(f"DICOM SEG not written: {_reason(exc)}")
     if measured:
         reports = [LesionReport(r["lesion_id"], measurement_of(r), organ=r["organ"],
                                 nodal=bool(r["nodal"]), manual=r.get("method") == "manual")
@@ -111,6 +116,6 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
                      time_point=where.time_point, time_point_order=where.order,
                      reader=reader, sources=sources)
             exports["sr"] = f"{where.folder}/sr.dcm"
-        except InputError as exc:
-            warnings.append(f"DICOM SR not written: {exc}")
+        except Exception as exc:  # noqa: BLE001 - as the SEG's
+            warnings.append(f"DICOM SR not written: {_reason(exc)}")
     return {"mask": mask_rel, "exports": exports, "export_warnings": warnings}

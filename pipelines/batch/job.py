@@ -307,6 +307,8 @@ def assemble_outputs(out: Path, state: StateStore, outline: dict[str, list[dict[
                 continue
             errors += [{**where, "stage": "segmentation", "error": r["error"]}
                        for r in result["lesions"] if r.get("status") == "error"]
+            errors += [{**where, "stage": "export", "error": w}  # a SEG or SR not written
+                       for w in result.get("export_warnings", [])]
             tps.append(result)
         corrected = apply_corrections(tps, state.corrections(pid))
         base = timepoints[0]
