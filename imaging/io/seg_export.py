@@ -1,11 +1,10 @@
 """Lesion masks -> DICOM Segmentation (highdicom), referencing the source CT series.
 
-The mask must lie on the series' acquired slices (in the order of their
-positions along the slice normal). The SEG references the source images from
-the first to the last slice holding a lesion, with a frame for each slice that
-holds one. A series whose grid the loader changed (tilt correction, equalised
-spacing) cannot be referenced frame by frame; such masks are refused with a
-message saying so.
+The SEG's frames lie on the series' acquired slices (in the order of their
+positions along the slice normal). It references the source images from the first
+to the last slice holding a lesion, with a frame for each slice that holds one. A
+mask on a grid the loader changed (tilt correction, equalised spacing) is first
+sampled at the acquired slices' pixels (nearest voxel), given its geometry.
 """
 
 from __future__ import annotations
@@ -20,11 +19,13 @@ import pydicom
 from pydicom.sr.codedict import codes
 
 from ..errors import InputError
+from ..geometry import Geometry
 from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
-__all__ = ["SegmentSpec", "conform_source", "source_headers", "write_seg"]
+__all__ = ["SegmentSpec", "conform_source", "labels_on_sources", "source_headers",
+           "write_seg"]
 
 SOFTWARE = "Caliper 0.1"
 
@@ -107,17 +108,60 @@ def source_headers(series: Series) -> list[pydicom.Dataset]:
     return headers
 
 
+def labels_on_sources(labels: np.ndarray, geometry: Geometry,
+                      sources: list[pydicom.Dataset]) -> np.ndarray:
+    """A label mask on the loaded grid (``geometry``, array [k, j, i]) sampled at every
+    pixel of the acquired slices (``sources``, one frame each; the nearest voxel, 0 outside
+    the grid): for a series whose grid the loader changed (a gantry tilt sheared back,
+    uneven spacing resampled), the SEG's frames lie on the images a PACS shows."""
+    rows, cols = int(sources[0].Rows), int(sources[0].Columns)
+    out = np.zeros((len(sources), rows, cols), dtype=labels.dtype)
+    held = np.argwhere(labels)
+    if held.size == 0:
+        return out
+    # the labels' extent in LPS (its box's corners), to skip slices far from it
+    corners = np.array([[i, j, k] for k in held[:, 0][[0, -1]] for j in
+                        (held[:, 1].min(), held[:, 1].max()) for i in
+                        (held[:, 2].min(), held[:, 2].max())], dtype=float)
+    lps = geometry.index_to_lps(corners)
+    reach = float(np.linalg.norm(geometry.spacing))  # a voxel's diagonal
+    jj, ii = np.mgrid[0:rows, 0:cols]
+    size = np.asarray(labels.shape[::-1])
+    for n, ds in enumerate(sources):
+        iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
+        origin = np.asarray(ds.ImagePositionPatient, dtype=float)
+        along = (lps - origin) @ np.cross(iop[:3], iop[3:])
+        if along.min() > reach or along.max() < -reach:
+            continue
+        row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
+        points = (origin + ii[..., None] * col_mm * iop[:3]
+                  + jj[..., None] * row_mm * iop[3:]).reshape(-1, 3)
+        index = np.rint(geometry.lps_to_index(points)).astype(int)
+        inside = np.all((index >= 0) & (index < size), axis=1)
+        frame = np.zeros(rows * cols, dtype=labels.dtype)
+        frame[inside] = labels[index[inside, 2], index[inside, 1], index[inside, 0]]
+        out[n] = frame.reshape(rows, cols)
+    return out
+
+
 def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[SegmentSpec], *,
               series_number: int = 300, algorithm: str = "Caliper semi-automatic",
-              sources: list[pydicom.Dataset] | None = None) -> Path:
+              sources: list[pydicom.Dataset] | None = None,
+              geometry: Geometry | None = None) -> Path:
     """Write the label mask (array [k, j, i]) as a binary DICOM SEG next to its source
-    (``sources``: the series' :func:`source_headers`, when already read)."""
+    (``sources``: the series' :func:`source_headers`, when already read). A mask on a grid
+    the loader changed (tilt, spacing) is sampled onto the acquired slices first, given
+    its ``geometry``."""
     sources = sources or source_headers(series)
-    if mask.shape != (len(sources), sources[0].Rows, sources[0].Columns):
+    acquired = (len(sources), sources[0].Rows, sources[0].Columns)
+    if mask.shape != acquired and geometry is not None and all(
+            "ImagePositionPatient" in ds for ds in sources):
+        mask = labels_on_sources(mask, geometry, sources)
+    if mask.shape != acquired:
         raise InputError(
             f"series {series.series_uid}: DICOM SEG needs the mask on the acquired slices "
-            f"({len(sources)} x {sources[0].Rows} x {sources[0].Columns}); the loaded volume "
-            f"is {mask.shape} (tilt or spacing was corrected): write NIfTI instead"
+            f"({' x '.join(map(str, acquired))}); the loaded volume is {mask.shape} (tilt "
+            "or spacing was corrected) and no geometry was given to place it there"
         )
     # frames only for the slices from the first to the last that hold a lesion: the
     # others would be empty frames, and highdicom's work grows with the source images

@@ -102,7 +102,7 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
     if specs:
         try:
             write_seg(out / where.folder / "seg.dcm", where.series, labels, specs,
-                      sources=sources)
+                      sources=sources, geometry=volume.geometry)
             exports["seg"] = f"{where.folder}/seg.dcm"
         except Exception as exc:  # noqa: BLE001 - an export must not lose the measurements:
             # what a source's header makes highdicom refuse is reported, not raised

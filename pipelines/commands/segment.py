@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if as_seg:
         series = discover(args.image).get(volume.info.series_uid)
         write_seg(args.out, series, result.full_mask(volume.geometry),
-                  [SegmentSpec(1, "lesion")])
+                  [SegmentSpec(1, "lesion")], geometry=volume.geometry)
     elif args.out is not None:
         full = Volume(result.full_mask(volume.geometry), volume.geometry, volume.info)
         write_image_file(full, args.out)

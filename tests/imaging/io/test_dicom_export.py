@@ -12,6 +12,7 @@ import pydicom
 import pytest
 from pydicom.sr.codedict import codes
 
+from imaging.errors import InputError
 from imaging.geometry import Geometry
 from imaging.io import discover
 from imaging.io.seg_export import SegmentSpec, write_seg
@@ -89,3 +90,46 @@ def test_over_long_source_values_are_cut_to_their_vr(tmp_path):
         ds = pydicom.dcmread(path)
         assert ds.StudyID == "IBSI_1_STS_002_C"
         assert ds.StudyInstanceUID == series.first.study_uid
+
+
+def test_seg_of_a_tilt_corrected_series_lies_on_the_acquired_slices(tmp_path):
+    """A gantry-tilted series (slice origins drifting 15 degrees) is loaded onto a grid
+    extended and sheared back; its SEG is sampled at the acquired slices' pixels. Each
+    frame marks the acquired pixels whose LPS position lies in the lesion (a 5 mm ball),
+    up to the nearest-voxel sampling's half diagonal; without the geometry it is refused."""
+    from imaging.io import load_series
+
+    tilt = np.deg2rad(15.0)
+    positions = [(-10.0, -20.0 + np.tan(tilt) * 3.0 * k, 3.0 * k) for k in range(9)]
+    write_series(tmp_path / "ct", positions, spec=with_spec(gantry_tilt=15.0))
+    series = discover(tmp_path / "ct").series[0]
+    volume = load_series(series)
+    assert volume.array.shape != (9, 24, 20)  # the loader changed the grid
+    centre, radius = np.array([-3.0, -10.0, 12.0]), 5.0
+    k, j, i = np.indices(volume.array.shape)
+    lps = volume.geometry.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3))
+    mask = (np.linalg.norm(lps - centre, axis=1) <= radius).reshape(volume.array.shape)
+    labels = mask.astype(np.uint8)
+    with pytest.raises(InputError, match="acquired slices"):
+        write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
+    path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
+                     geometry=volume.geometry)
+    assert _dciodvfy_errors(path) == []
+    seg = pydicom.dcmread(path)
+    frames = seg.pixel_array.reshape(-1, 24, 20)
+    sources = {pydicom.dcmread(p).SOPInstanceUID: pydicom.dcmread(p)
+               for p in (tmp_path / "ct").iterdir()}
+    half_diagonal = float(np.linalg.norm(volume.geometry.spacing)) / 2
+    jj, ii = np.mgrid[0:24, 0:20]
+    marked = 0
+    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence, strict=True):
+        uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+        src = sources[uid]
+        origin = np.asarray(src.ImagePositionPatient, dtype=float)
+        points = origin + ii[..., None] * 0.7 * np.array([1.0, 0, 0]) + \
+            jj[..., None] * 0.7 * np.array([0, 1.0, 0])
+        distance = np.linalg.norm(points - centre, axis=-1)
+        assert distance[frame > 0].max() <= radius + half_diagonal
+        assert frame[distance <= radius - half_diagonal].all()
+        marked += int(frame.sum())
+    assert marked > 0.5 * 4 / 3 * np.pi * radius ** 3 / (0.7 * 0.7 * 3.0)
