@@ -3,8 +3,9 @@
 The SEG's frames lie on the series' acquired slices (in the order of their
 positions along the slice normal). It references the source images from the first
 to the last slice holding a lesion, with a frame for each slice that holds one. A
-mask on a grid the loader changed (tilt correction, equalised spacing) is first
-sampled at the acquired slices' pixels (nearest voxel), given its geometry.
+mask on a grid the loader changed (tilt correction, equalised spacing), or of one
+multi-frame image (an Enhanced CT, its frames in their own order), is first sampled at
+the acquired frames' pixels (nearest voxel), given its geometry.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from .atomic import atomic_path
 from .dicom_writer import uid_from
 from .discover import Series
 
-__all__ = ["SegmentSpec", "conform_source", "labels_on_sources", "source_headers",
-           "write_seg"]
+__all__ = ["SegmentSpec", "acquired_planes", "conform_source", "labels_on_sources",
+           "source_headers", "write_seg"]
 
 SOFTWARE = "Caliper 0.1"
 
@@ -87,8 +88,9 @@ def source_headers(series: Series) -> list[pydicom.Dataset]:
         raise InputError(f"series {series.series_uid}: no ImageOrientationPatient")
     iop = np.asarray(first.orientation)
     normal = np.cross(iop[:3], iop[3:])
+    # (a multi-frame image is one instance: its frames' places are in its functional groups)
     instances = sorted((i for i in series.instances if not i.is_localizer),
-                       key=lambda i: float(np.dot(i.position, normal)))
+                       key=lambda i: float(np.dot(i.position or (0, 0, 0), normal)))
     template = pydicom.dcmread(instances[0].path, stop_before_pixels=True)
     conform_source(template)
     elements = {tag: template[tag] for tag in template.keys()}  # each value parsed once
@@ -108,18 +110,61 @@ def source_headers(series: Series) -> list[pydicom.Dataset]:
     return headers
 
 
-def labels_on_sources(labels: np.ndarray, geometry: Geometry,
-                      sources: list[pydicom.Dataset]) -> np.ndarray:
+Plane = tuple[np.ndarray, np.ndarray, tuple[float, float]]
+"""One acquired frame: its first pixel's LPS position, orientation (six cosines) and
+pixel spacing (row, column)."""
+
+
+def _frame_item(ds: pydicom.Dataset, n: int, sequence: str) -> pydicom.Dataset | None:
+    """A multi-frame image's functional group item of frame ``n``, per frame or shared."""
+    for groups, at in (("PerFrameFunctionalGroupsSequence", n),
+                       ("SharedFunctionalGroupsSequence", 0)):
+        items = ds.get(groups)
+        if items and len(items) > at and sequence in items[at]:
+            return items[at][sequence][0]
+    return None
+
+
+def acquired_planes(sources: list[pydicom.Dataset]) -> list[Plane] | None:
+    """Where each acquired frame lies: one per single-frame header, or one per frame of a
+    multi-frame image (its functional groups); None when a position is missing."""
+    planes: list[Plane] = []
+    frames = int(sources[0].get("NumberOfFrames") or 1)
+    if len(sources) == 1 and frames > 1:
+        ds = sources[0]
+        for n in range(frames):
+            position = _frame_item(ds, n, "PlanePositionSequence")
+            orientation = _frame_item(ds, n, "PlaneOrientationSequence")
+            measures = _frame_item(ds, n, "PixelMeasuresSequence")
+            if position is None or orientation is None or measures is None:
+                return None
+            planes.append((np.asarray(position.ImagePositionPatient, dtype=float),
+                           np.asarray(orientation.ImageOrientationPatient, dtype=float),
+                           tuple(float(v) for v in measures.PixelSpacing)))
+        return planes
+    for ds in sources:
+        if not all(k in ds for k in ("ImagePositionPatient", "ImageOrientationPatient",
+                                     "PixelSpacing")):
+            return None
+        planes.append((np.asarray(ds.ImagePositionPatient, dtype=float),
+                       np.asarray(ds.ImageOrientationPatient, dtype=float),
+                       tuple(float(v) for v in ds.PixelSpacing)))
+    return planes
+
+
+def labels_on_sources(labels: np.ndarray, geometry: Geometry, planes: list[Plane],
+                      shape: tuple[int, int]) -> np.ndarray:
     """A label mask on the loaded grid (``geometry``, array [k, j, i]) sampled at every
-    pixel of the acquired slices (``sources``, one frame each; the nearest voxel, 0 outside
-    the grid): for a series whose grid the loader changed (a gantry tilt sheared back,
-    uneven spacing resampled), the SEG's frames lie on the images a PACS shows."""
-    rows, cols = int(sources[0].Rows), int(sources[0].Columns)
-    out = np.zeros((len(sources), rows, cols), dtype=labels.dtype)
+    pixel (``shape``: rows, columns) of the acquired frames (``planes``; the nearest voxel,
+    0 outside the grid): for a series whose grid the loader changed (a gantry tilt sheared
+    back, uneven spacing resampled) or a multi-frame image (its frames in their own order),
+    the SEG's frames lie on the images a PACS shows."""
+    rows, cols = shape
+    out = np.zeros((len(planes), rows, cols), dtype=labels.dtype)
     held = np.argwhere(labels)
     if held.size == 0:
         return out
-    # the labels' extent in LPS (its box's corners), to skip slices far from it
+    # the labels' extent in LPS (its box's corners), to skip frames far from it
     corners = np.array([[i, j, k] for k in held[:, 0][[0, -1]] for j in
                         (held[:, 1].min(), held[:, 1].max()) for i in
                         (held[:, 2].min(), held[:, 2].max())], dtype=float)
@@ -127,13 +172,10 @@ def labels_on_sources(labels: np.ndarray, geometry: Geometry,
     reach = float(np.linalg.norm(geometry.spacing))  # a voxel's diagonal
     jj, ii = np.mgrid[0:rows, 0:cols]
     size = np.asarray(labels.shape[::-1])
-    for n, ds in enumerate(sources):
-        iop = np.asarray(ds.ImageOrientationPatient, dtype=float)
-        origin = np.asarray(ds.ImagePositionPatient, dtype=float)
+    for n, (origin, iop, (row_mm, col_mm)) in enumerate(planes):
         along = (lps - origin) @ np.cross(iop[:3], iop[3:])
         if along.min() > reach or along.max() < -reach:
             continue
-        row_mm, col_mm = (float(v) for v in ds.PixelSpacing)
         points = (origin + ii[..., None] * col_mm * iop[:3]
                   + jj[..., None] * row_mm * iop[3:]).reshape(-1, 3)
         index = np.rint(geometry.lps_to_index(points)).astype(int)
@@ -150,25 +192,30 @@ def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[Segme
               geometry: Geometry | None = None) -> Path:
     """Write the label mask (array [k, j, i]) as a binary DICOM SEG next to its source
     (``sources``: the series' :func:`source_headers`, when already read). A mask on a grid
-    the loader changed (tilt, spacing) is sampled onto the acquired slices first, given
-    its ``geometry``."""
+    the loader changed (tilt, spacing), or of a multi-frame image, is sampled onto the
+    acquired frames first, given its ``geometry``."""
     sources = sources or source_headers(series)
-    acquired = (len(sources), sources[0].Rows, sources[0].Columns)
-    if mask.shape != acquired and geometry is not None and all(
-            "ImagePositionPatient" in ds for ds in sources):
-        mask = labels_on_sources(mask, geometry, sources)
-    if mask.shape != acquired:
+    shape = (int(sources[0].Rows), int(sources[0].Columns))
+    multiframe = len(sources) == 1 and int(sources[0].get("NumberOfFrames") or 1) > 1
+    planes = acquired_planes(sources) if geometry is not None else None
+    acquired = (len(planes) if planes else len(sources), *shape)
+    if planes is not None and (multiframe or mask.shape != acquired):
+        mask = labels_on_sources(mask, geometry, planes, shape)
+    elif multiframe or mask.shape != acquired:
         raise InputError(
-            f"series {series.series_uid}: DICOM SEG needs the mask on the acquired slices "
+            f"series {series.series_uid}: DICOM SEG needs the mask on the acquired frames "
             f"({' x '.join(map(str, acquired))}); the loaded volume is {mask.shape} (tilt "
-            "or spacing was corrected) and no geometry was given to place it there"
-        )
-    # frames only for the slices from the first to the last that hold a lesion: the
-    # others would be empty frames, and highdicom's work grows with the source images
-    # referenced (about 40 ms per SEG saved on a 100-slice series)
-    held = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
-    first, last = (int(held[0]), int(held[-1]) + 1) if held.size else (0, 0)
-    mask, sources = mask[first:last], sources[first:last]
+            "or spacing was corrected, or one multi-frame image) and no geometry was given "
+            "to place it there")
+    first = 0
+    if not multiframe:
+        # frames only for the slices from the first to the last that hold a lesion: the
+        # others would be empty frames, and highdicom's work grows with the source images
+        # referenced (about 40 ms per SEG saved on a 100-slice series); a multi-frame
+        # source's empty frames highdicom leaves out itself
+        held = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+        first, last = (int(held[0]), int(held[-1]) + 1) if held.size else (0, 0)
+        mask, sources = mask[first:last], sources[first:last]
     present = sorted(int(v) for v in np.unique(mask) if v != 0)
     specs = [s for s in segments if s.label in present]
     if not specs:

@@ -110,7 +110,7 @@ def test_seg_of_a_tilt_corrected_series_lies_on_the_acquired_slices(tmp_path):
     lps = volume.geometry.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3))
     mask = (np.linalg.norm(lps - centre, axis=1) <= radius).reshape(volume.array.shape)
     labels = mask.astype(np.uint8)
-    with pytest.raises(InputError, match="acquired slices"):
+    with pytest.raises(InputError, match="acquired frames"):
         write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
     path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
                      geometry=volume.geometry)
@@ -133,3 +133,38 @@ def test_seg_of_a_tilt_corrected_series_lies_on_the_acquired_slices(tmp_path):
         assert frame[distance <= radius - half_diagonal].all()
         marked += int(frame.sum())
     assert marked > 0.5 * 4 / 3 * np.pi * radius ** 3 / (0.7 * 0.7 * 3.0)
+
+
+def test_seg_of_a_multi_frame_ct_follows_its_frame_order(tmp_path):
+    """An Enhanced CT (one multi-frame image, frames stored head first: the loader sorts
+    them feet first) gets a SEG whose frames refer to the source's own frames: a block
+    on loaded slices 2-3 is marked on the frames at those slices' positions."""
+    from imaging.io import load_series
+    from tests.dicom_factory import enhanced_ct_from_series
+
+    paths = write_series(tmp_path / "src", axial_positions(6, spacing=2.0),
+                         spec=with_spec(patient_id="E1"))
+    enhanced_ct_from_series(paths, tmp_path / "enh" / "ct.dcm", reverse=True)
+    series = discover(tmp_path / "enh").series[0]
+    volume = load_series(series)
+    labels = np.zeros(volume.array.shape, dtype=np.uint8)
+    labels[2:4, 5:10, 6:12] = 1
+    with pytest.raises(InputError, match="multi-frame"):
+        write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
+    path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
+                     geometry=volume.geometry)
+    assert _dciodvfy_errors(path) == []
+    seg = pydicom.dcmread(path)
+    source = pydicom.dcmread(tmp_path / "enh" / "ct.dcm")
+    z_of_frame = [float(f.PlanePositionSequence[0].ImagePositionPatient[2])
+                  for f in source.PerFrameFunctionalGroupsSequence]
+    marked = []
+    for frame, group in zip(seg.pixel_array.reshape(-1, 24, 20),
+                            seg.PerFrameFunctionalGroupsSequence, strict=True):
+        ref = group.DerivationImageSequence[0].SourceImageSequence[0]
+        assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
+        z = z_of_frame[int(ref.ReferencedFrameNumber) - 1]
+        np.testing.assert_array_equal(np.argwhere(frame), np.argwhere(labels[2]))
+        marked.append(z)
+    expected = [float(volume.geometry.index_to_lps([0, 0, k])[2]) for k in (2, 3)]
+    assert sorted(marked) == pytest.approx(expected)
