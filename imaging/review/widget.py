@@ -334,10 +334,13 @@ class ReviewWidget(QWidget):
                 self.table.selectRow(r)
                 return
 
+    def _row(self, lesion_id: str) -> dict[str, Any]:
+        return next(r for r in self.session.table() if r["lesion_id"] == lesion_id)
+
     def _selected(self) -> None:
         lesion_id = self.selected_lesion()
         if lesion_id:
-            row = next(r for r in self.session.table() if r["lesion_id"] == lesion_id)
+            row = self._row(lesion_id)
             self.organ_box.setCurrentText(row.get("organ") or "")
             self.nodal_box.setChecked(bool(row.get("nodal")))
             self.jump_to(lesion_id)
@@ -416,12 +419,13 @@ class ReviewWidget(QWidget):
                        role: str | None = None) -> None:
         """A lesion from the last click in the timepoint's clicks layer; its organ and
         node box from the dock unless given."""
-        date, kind = self.date, self._kind(organ, nodal)
+        date = self.date
         inside, _ = self.clicks(date)
         if not inside:
             self.message.setText(f"click a point inside the lesion in the '{date} clicks' "
                                  "layer first")
             return
+        kind = self._kind(organ, nodal)
         if kind is None:
             return
         point = inside[-1]
@@ -547,7 +551,7 @@ class ReviewWidget(QWidget):
         if not lesion_id:
             self.message.setText("select a lesion in the table first")
             return
-        row = next(r for r in self.session.table() if r["lesion_id"] == lesion_id)
+        row = self._row(lesion_id)
         kind = self._kind(None, None)
         if kind is None:
             return
