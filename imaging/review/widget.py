@@ -52,6 +52,8 @@ __all__ = ["ReviewWidget", "open_review"]
 
 CLICK_COLOURS = {"inside": "orange", "outside": "cyan", "prompt": "lime"}
 FIELD_OF_VIEW_MM = 140.0  # what a jump to a lesion shows around it
+LAYERS = ("CT", "lesions", "axes", "drawn", "clicks")  # of each timepoint, in this order:
+# one grid view each
 STATUSES = ("measured", "absent", "too_small", "not_evaluated", "present",
             "unequivocal_progression")
 # offered in the organ box (free text: a reader may type any other); RECIST's two targets
@@ -223,7 +225,8 @@ class ReviewWidget(QWidget):
             self.viewer.layers[f"{date} axes"].events.data.connect(
                 lambda event, d=date: self._axes_edited(d, event))
         grid = self.viewer.canvas.grid
-        grid.stride = 4
+        grid.stride = len(LAYERS)  # a timepoint's layers share its view (4 had left the
+        # clicks of one timepoint in a view of their own, without its CT)
         grid.enabled = len(session.dates) > 1  # one study alone: one view
         self.date_box.blockSignals(True)
         self.date_box.clear()
@@ -244,7 +247,7 @@ class ReviewWidget(QWidget):
         other = date if date != dates[0] or len(dates) == 1 else dates[1]
         for d in dates:
             visible = self.all_box.isChecked() or d in (dates[0], other)
-            for kind in ("CT", "lesions", "axes", "drawn", "clicks"):
+            for kind in LAYERS:
                 self.viewer.layers[f"{d} {kind}"].visible = visible
         clicks = self.viewer.layers[f"{date} clicks"]
         self.viewer.layers.selection.active = clicks

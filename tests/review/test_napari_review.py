@@ -89,6 +89,13 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert set(np.unique(labels)) == {0, 1, 2}  # T1 and N1, stable labels
     # baseline beside the last follow-up, fitted in the views (air around the body)
     assert widget.shown_dates() == [dates[0], dates[-1]]
+    # one view per shown timepoint, holding all its layers (its clicks over its CT)
+    grid, layers = viewer.grid, viewer.layers
+    views = {d: {grid.position(layers.index(layers[f"{d} {kind}"]), layers) for kind in
+                 ("CT", "lesions", "axes", "drawn", "clicks")} for d in (dates[0], dates[-1])}
+    assert [len(v) for v in views.values()] == [1, 1]
+    assert views[dates[0]] != views[dates[-1]]
+    assert grid.actual_shape(layers) == (1, 2)
     canvas = _screenshot(viewer, tmp_path / "opened-canvas.png", canvas_only=True)[..., :3]
     assert 0.15 < (canvas.max(axis=-1) < 20).mean() < 0.8
     prompts = viewer.layers[f"{dates[0]} clicks"]  # the prompts, apart from new clicks
