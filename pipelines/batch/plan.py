@@ -53,7 +53,8 @@ class PatientPlan:
     timepoints: list[Timepoint]
     warnings: list[str] = field(default_factory=list)
     left_out: list[dict[str, str]] = field(default_factory=list)
-    """Studies not measured, each as an ``errors.csv`` row (one without a date)."""
+    """Studies not measured, each as an ``errors.csv`` row (one without a date, or a
+    second on one date)."""
 
     @property
     def baseline(self) -> Timepoint:
@@ -216,8 +217,12 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
     kept: list[Timepoint] = []
     for tp in timepoints:
         if kept and kept[-1].date == tp.date:
-            warnings.append(f"patient {pid}: two studies on {tp.date}; measured "
-                            f"{kept[-1].study_uid}, left out {tp.study_uid}")
+            error = (f"two studies on {tp.date}: measured {kept[-1].study_uid}, left out "
+                     f"{tp.study_uid}")
+            warnings.append(f"patient {pid}: {error}")
+            left_out.append({"patient_id": pid, "study_date": tp.date,
+                             "study_uid": tp.study_uid, "series_uid": tp.series.series_uid,
+                             "stage": "plan", "error": error})
             continue
         kept.append(tp)
     return PatientPlan(pid, kept, warnings, left_out)

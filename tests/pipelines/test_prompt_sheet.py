@@ -84,3 +84,30 @@ def test_correction_clicks_columns(tmp_path):
     plain = by_id["T3"]
     assert plain.digest() == _key_before_options(plain)
     assert dataclasses.replace(plain, outside=((8.0, 20.0, 30.0),)).digest() != plain.digest()
+
+
+def test_studies_the_plan_leaves_out_are_error_rows(tmp_path):
+    """A patient's second study on one date, and a study without a date, cannot be placed
+    among its timepoints: each is left out with a row for errors.csv naming it, and the
+    patient is planned on the rest."""
+    from imaging.io import discover
+    from pipelines.batch.plan import make_plan
+    from tests.dicom_factory import axial_positions, with_spec, write_series
+
+    specs = {name: with_spec(patient_id="P1", study_date=date) for name, date in
+             (("first", "20240101"), ("same_day", "20240101"), ("later", "20240301"),
+              ("undated", ""))}
+    for name, spec in specs.items():
+        write_series(tmp_path / "studies" / name, axial_positions(3), spec=spec)
+    sheet = tmp_path / "prompts.csv"
+    sheet.write_text(HEADER + "P1,T1,target,lung,false,-5,-15,-49,,,,\n")
+    prompts, _ = read_prompt_rows(sheet)
+    (plan,), _ = make_plan(discover(tmp_path / "studies"), prompts)
+    assert [tp.date for tp in plan.timepoints] == ["2024-01-01", "2024-03-01"]
+    first, same_day = sorted((specs["first"], specs["same_day"]), key=lambda s: s.study_uid)
+    assert plan.timepoints[0].study_uid == first.study_uid
+    rows = {r["study_uid"]: r for r in plan.left_out}
+    assert set(rows) == {same_day.study_uid, specs["undated"].study_uid}
+    assert all(r["stage"] == "plan" and r["patient_id"] == "P1" for r in rows.values())
+    assert rows[same_day.study_uid]["error"].startswith("two studies on 2024-01-01")
+    assert "no StudyDate" in rows[specs["undated"].study_uid]["error"]
