@@ -21,7 +21,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,7 @@ def run_job(options: JobOptions) -> dict[str, Any]:
             "left_out": left_out,
         }, indent=1) + "\n")
         summary = assemble_outputs(out, state, _outline(out), options.criteria,
-                                   options.clinical)
+                                   options.clinical, left_out)
     stages["assembly"] = round(time.monotonic() - started - stages["tasks"], 2)
     summary.update(warnings=warnings, seconds=round(time.monotonic() - started, 1),
                    stage_seconds=stages,
@@ -277,19 +277,20 @@ def _outline(out: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 def assemble_outputs(out: Path, state: StateStore, outline: dict[str, list[dict[str, Any]]],
-                     criteria: str, clinical: Path | None) -> dict[str, Any]:
+                     criteria: str, clinical: Path | None,
+                     left_out: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Corrections applied; cases scored; tables, cohort, report and errors written.
 
     ``outline``: per patient its timepoints (date, study and series UIDs, task key), as
-    ``job.json`` records them; results come from the state store."""
+    ``job.json`` records them; results come from the state store. ``left_out``: the
+    studies the plan left out, as ``errors.csv`` rows (``job.json`` records them too)."""
     import pandas as pd
 
     from pipelines.commands.cohort import write_cohort
 
     from .report import write_report
 
-    # studies the plan left out (no date): not measured, said in errors.csv
-    errors: list[dict[str, Any]] = json.loads((out / "job.json").read_text()).get("left_out", [])
+    errors: list[dict[str, Any]] = list(left_out)
     rows: list[dict[str, Any]] = []
     patients_out: dict[str, dict[str, Any]] = {}
     for pid, timepoints in outline.items():

@@ -198,18 +198,20 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
     timepoints: list[Timepoint] = []
     warnings: list[str] = []
     left_out: list[dict[str, str]] = []
+
+    def leave_out(date: str, study_uid: str, chosen: Series, error: str) -> None:
+        warnings.append(f"patient {pid}: {error}")
+        left_out.append({"patient_id": pid, "study_date": date, "study_uid": study_uid,
+                         "series_uid": chosen.series_uid, "stage": "plan", "error": error})
+
     for study_uid, series in studies.items():
         inv = Inventory(root=series[0].first.path.parent, series=series, skipped=[])
         choice = choose_series(inv, study_uid=study_uid, kernel=kernel)
         date = series[0].first.study_date or ""
         if not date:  # anonymised without a date (dcm_qa_ct's GE head CT): it would have
             # sorted first, as the baseline, and named its files ''
-            error = (f"study {study_uid} has no StudyDate (0008,0020): a timepoint must be "
-                     "placed in time; not measured")
-            warnings.append(f"patient {pid}: {error}")
-            left_out.append({"patient_id": pid, "study_date": "", "study_uid": study_uid,
-                             "series_uid": choice.series.series_uid, "stage": "plan",
-                             "error": error})
+            leave_out("", study_uid, choice.series, f"study {study_uid} has no StudyDate "
+                      "(0008,0020): a timepoint must be placed in time; not measured")
             continue
         timepoints.append(Timepoint(pid, study_uid, date, choice.series, choice.describe(),
                                     series_key(choice.series)))
@@ -217,12 +219,8 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
     kept: list[Timepoint] = []
     for tp in timepoints:
         if kept and kept[-1].date == tp.date:
-            error = (f"two studies on {tp.date}: measured {kept[-1].study_uid}, left out "
-                     f"{tp.study_uid}")
-            warnings.append(f"patient {pid}: {error}")
-            left_out.append({"patient_id": pid, "study_date": tp.date,
-                             "study_uid": tp.study_uid, "series_uid": tp.series.series_uid,
-                             "stage": "plan", "error": error})
+            leave_out(tp.date, tp.study_uid, tp.series, f"two studies on {tp.date}: measured "
+                      f"{kept[-1].study_uid}, left out {tp.study_uid}")
             continue
         kept.append(tp)
     return PatientPlan(pid, kept, warnings, left_out)

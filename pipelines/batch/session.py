@@ -304,7 +304,8 @@ class ReviewSession:
         clinical = self.job.get("clinical")
         summary = assemble_outputs(self.out, self.state, self.job["patients"],
                                    self.job.get("criteria", "RECIST1.1"),
-                                   Path(clinical) if clinical else None)
+                                   Path(clinical) if clinical else None,
+                                   self.job.get("left_out", []))
         return {**summary, "reexported": exported}
 
     def corrected_dates(self) -> list[str]:

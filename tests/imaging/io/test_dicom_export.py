@@ -38,6 +38,21 @@ def _dciodvfy_errors(path) -> list[str]:
     return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
 
 
+def _seg_frames(tmp_path, series, labels, geometry, refused: str) -> list:
+    """The SEG of ``labels`` (on the loaded grid), refused without its ``geometry`` (the
+    message matching ``refused``), written with it and dciodvfy-valid: each frame with
+    the source image (and frame) it refers to."""
+    with pytest.raises(InputError, match=refused):
+        write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
+    path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
+                     geometry=geometry)
+    assert _dciodvfy_errors(path) == []
+    seg = pydicom.dcmread(path)
+    return [(frame, group.DerivationImageSequence[0].SourceImageSequence[0])
+            for frame, group in zip(seg.pixel_array.reshape(-1, seg.Rows, seg.Columns),
+                                    seg.PerFrameFunctionalGroupsSequence, strict=True)]
+
+
 def test_sr_validates_and_reads_back(tmp_path):
     write_series(tmp_path / "ct", axial_positions(4), spec=with_spec(patient_id="PT-9"))
     series = discover(tmp_path / "ct").series[0]
@@ -109,22 +124,14 @@ def test_seg_of_a_tilt_corrected_series_lies_on_the_acquired_slices(tmp_path):
     k, j, i = np.indices(volume.array.shape)
     lps = volume.geometry.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3))
     mask = (np.linalg.norm(lps - centre, axis=1) <= radius).reshape(volume.array.shape)
-    labels = mask.astype(np.uint8)
-    with pytest.raises(InputError, match="acquired frames"):
-        write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
-    path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
-                     geometry=volume.geometry)
-    assert _dciodvfy_errors(path) == []
-    seg = pydicom.dcmread(path)
-    frames = seg.pixel_array.reshape(-1, 24, 20)
-    sources = {pydicom.dcmread(p).SOPInstanceUID: pydicom.dcmread(p)
-               for p in (tmp_path / "ct").iterdir()}
+    frames = _seg_frames(tmp_path, series, mask.astype(np.uint8), volume.geometry,
+                         "acquired frames")
+    sources = {ds.SOPInstanceUID: ds for ds in map(pydicom.dcmread, (tmp_path / "ct").iterdir())}
     half_diagonal = float(np.linalg.norm(volume.geometry.spacing)) / 2
     jj, ii = np.mgrid[0:24, 0:20]
     marked = 0
-    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence, strict=True):
-        uid = group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
-        src = sources[uid]
+    for frame, ref in frames:
+        src = sources[ref.ReferencedSOPInstanceUID]
         origin = np.asarray(src.ImagePositionPatient, dtype=float)
         points = origin + ii[..., None] * 0.7 * np.array([1.0, 0, 0]) + \
             jj[..., None] * 0.7 * np.array([0, 1.0, 0])
@@ -149,19 +156,12 @@ def test_seg_of_a_multi_frame_ct_follows_its_frame_order(tmp_path):
     volume = load_series(series)
     labels = np.zeros(volume.array.shape, dtype=np.uint8)
     labels[2:4, 5:10, 6:12] = 1
-    with pytest.raises(InputError, match="multi-frame"):
-        write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
-    path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
-                     geometry=volume.geometry)
-    assert _dciodvfy_errors(path) == []
-    seg = pydicom.dcmread(path)
+    frames = _seg_frames(tmp_path, series, labels, volume.geometry, "multi-frame")
     source = pydicom.dcmread(tmp_path / "enh" / "ct.dcm")
     z_of_frame = [float(f.PlanePositionSequence[0].ImagePositionPatient[2])
                   for f in source.PerFrameFunctionalGroupsSequence]
     marked = []
-    for frame, group in zip(seg.pixel_array.reshape(-1, 24, 20),
-                            seg.PerFrameFunctionalGroupsSequence, strict=True):
-        ref = group.DerivationImageSequence[0].SourceImageSequence[0]
+    for frame, ref in frames:
         assert ref.ReferencedSOPInstanceUID == source.SOPInstanceUID
         z = z_of_frame[int(ref.ReferencedFrameNumber) - 1]
         np.testing.assert_array_equal(np.argwhere(frame), np.argwhere(labels[2]))
