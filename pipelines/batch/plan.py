@@ -3,9 +3,11 @@ timepoints (one study each, in date order, the first being baseline), the series
 measured at each, and the prompts that belong to each timepoint.
 
 Patients and timepoints come from DICOM tags (PatientID, StudyInstanceUID,
-StudyDate), never from folder names. The series of a timepoint is chosen by
-:func:`imaging.io.select.choose_series` (soft-tissue kernel first by default,
-so every timepoint of a patient is measured on comparable images).
+StudyDate; when an anonymiser blanked it alone, the measured series' SeriesDate,
+AcquisitionDate or ContentDate, with a warning), never from folder names. The
+series of a timepoint is chosen by :func:`imaging.io.select.choose_series`
+(soft-tissue kernel first by default, so every timepoint of a patient is measured
+on comparable images).
 
 Prompts are checked against the images before any work starts: unknown
 patient, unknown study date, a point outside the image it belongs to, a new
@@ -207,12 +209,17 @@ def _patient_plan(pid: str, studies: dict[str, list[Series]], kernel: KernelPref
     for study_uid, series in studies.items():
         inv = Inventory(root=series[0].first.path.parent, series=series, skipped=[])
         choice = choose_series(inv, study_uid=study_uid, kernel=kernel)
-        date = series[0].first.study_date or ""
+        first = choice.series.first
+        date = first.study_date or first.series_date
         if not date:  # anonymised without a date (dcm_qa_ct's GE head CT): it would have
             # sorted first, as the baseline, and named its files ''
             leave_out("", study_uid, choice.series, f"study {study_uid} has no StudyDate "
-                      "(0008,0020): a timepoint must be placed in time; not measured")
+                      "(0008,0020), nor a SeriesDate, AcquisitionDate or ContentDate in its "
+                      "series: a timepoint must be placed in time; not measured")
             continue
+        if not first.study_date:  # an anonymiser that blanks StudyDate alone
+            warnings.append(f"patient {pid}: study {study_uid} has no StudyDate (0008,0020); "
+                            f"placed on {date}, the date of its series {first.series_uid}")
         timepoints.append(Timepoint(pid, study_uid, date, choice.series, choice.describe(),
                                     series_key(choice.series)))
     timepoints.sort(key=lambda t: (t.date, t.study_uid))

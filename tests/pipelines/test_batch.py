@@ -262,7 +262,8 @@ def test_one_corrupt_study_does_not_stop_the_batch(sample, truth, tmp_path) -> N
         if link.is_symlink():
             ds = pydicom.dcmread(link)
             if ds.StudyInstanceUID == undated["study_uid"]:
-                ds.StudyDate = ""
+                for keyword in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate"):
+                    setattr(ds, keyword, "")
                 link.unlink()
                 ds.save_as(link)
     prompts = _subset(sample, tmp_path, {"ATC-D", "ATC-F"})

@@ -87,23 +87,34 @@ def test_correction_clicks_columns(tmp_path):
 
 
 def test_studies_the_plan_leaves_out_are_error_rows(tmp_path):
-    """A patient's second study on one date, and a study without a date, cannot be placed
-    among its timepoints: each is left out with a row for errors.csv naming it, and the
-    patient is planned on the rest."""
+    """A patient's second study on one date, and a study without any date, cannot be
+    placed among its timepoints: each is left out with a row for errors.csv naming it,
+    and the patient is planned on the rest. A study whose StudyDate alone was blanked is
+    placed on its series' date, with a warning."""
+    import pydicom
+
     from imaging.io import discover
     from pipelines.batch.plan import make_plan
     from tests.dicom_factory import axial_positions, with_spec, write_series
 
     specs = {name: with_spec(patient_id="P1", study_date=date) for name, date in
              (("first", "20240101"), ("same_day", "20240101"), ("later", "20240301"),
-              ("undated", ""))}
+              ("undated", ""), ("series_dated", "20240501"))}
     for name, spec in specs.items():
         write_series(tmp_path / "studies" / name, axial_positions(3), spec=spec)
+    for path in (p for p in (tmp_path / "studies" / "series_dated").rglob("*") if p.is_file()):
+        ds = pydicom.dcmread(path)
+        ds.StudyDate = ""
+        ds.save_as(path)
     sheet = tmp_path / "prompts.csv"
     sheet.write_text(HEADER + "P1,T1,target,lung,false,-5,-15,-49,,,,\n")
     prompts, _ = read_prompt_rows(sheet)
     (plan,), _ = make_plan(discover(tmp_path / "studies"), prompts)
-    assert [tp.date for tp in plan.timepoints] == ["2024-01-01", "2024-03-01"]
+    assert [tp.date for tp in plan.timepoints] == ["2024-01-01", "2024-03-01", "2024-05-01"]
+    assert plan.timepoints[2].study_uid == specs["series_dated"].study_uid
+    (dated_by_series,) = [w for w in plan.warnings if "placed on" in w]
+    assert specs["series_dated"].study_uid in dated_by_series
+    assert "placed on 2024-05-01" in dated_by_series
     first, same_day = sorted((specs["first"], specs["same_day"]), key=lambda s: s.study_uid)
     assert plan.timepoints[0].study_uid == first.study_uid
     rows = {r["study_uid"]: r for r in plan.left_out}

@@ -346,6 +346,8 @@ def test_header_values_decoded_from_bytes_match_pydicom(tmp_path, encoding):
     assert inst.sop_instance_uid == reference.SOPInstanceUID
     assert inst.study_date == f"{reference.StudyDate[:4]}-{reference.StudyDate[4:6]}-" \
         f"{reference.StudyDate[6:]}"
+    assert inst.series_date == f"{reference.SeriesDate[:4]}-{reference.SeriesDate[4:6]}-" \
+        f"{reference.SeriesDate[6:]}"
     assert inst.patient_id == reference.PatientID == "P1"
     assert inst.patient_name == str(reference.PatientName) == "Müller^Jörg"
     assert inst.description == reference.SeriesDescription == "Thorax 1.0 B30f"
