@@ -576,7 +576,8 @@ class ReviewWidget(QWidget):
 
     def save(self) -> dict[str, Any]:
         summary = self.session.save()
-        self.message.setText(f"saved: {summary['report']}")
+        self.message.setText(" · ".join([f"saved: {summary['report']}",
+                                         *summary["export_warnings"]]))
         return summary
 
     def _axes_edited(self, date: str, event) -> None:

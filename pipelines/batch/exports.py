@@ -97,7 +97,7 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
                 and r.get("long_axis_endpoints")]
     try:  # read once for both; on a problem each export reports it below
         sources = source_headers(where.series) if specs or measured else []
-    except InputError:
+    except (InputError, OSError):  # (OSError: a review's sources moved since it loaded)
         sources = []
     if specs:
         try:
@@ -118,4 +118,8 @@ def write_timepoint_files(out: Path, where: TimepointFiles, volume: Volume,
             exports["sr"] = f"{where.folder}/sr.dcm"
         except Exception as exc:  # noqa: BLE001 - as the SEG's
             warnings.append(f"DICOM SR not written: {_reason(exc)}")
+    for kind in ("seg", "sr"):  # one a review's save could not write again, or no longer
+        # has lesions for, must not stand as the corrected timepoint's
+        if kind not in exports:
+            (out / where.folder / f"{kind}.dcm").unlink(missing_ok=True)
     return {"mask": mask_rel, "exports": exports, "export_warnings": warnings}

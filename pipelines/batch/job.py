@@ -308,8 +308,10 @@ def assemble_outputs(out: Path, state: StateStore, outline: dict[str, list[dict[
                 continue
             errors += [{**where, "stage": "segmentation", "error": r["error"]}
                        for r in result["lesions"] if r.get("status") == "error"]
+            files = state.export_of(pid, tp["date"], tp["key"]) or result  # a review's
+            # save wrote the timepoint again: its warnings, not the batch's
             errors += [{**where, "stage": "export", "error": w}  # a SEG or SR not written
-                       for w in result.get("export_warnings", [])]
+                       for w in files.get("export_warnings", [])]
             tps.append(result)
         corrected = apply_corrections(tps, state.corrections(pid))
         base = timepoints[0]

@@ -297,7 +297,9 @@ class ReviewSession:
 
     def save(self) -> dict[str, Any]:
         """Write the corrected timepoints' files again, then regenerate the job's
-        outputs from the corrected results; the summary lists what was re-exported."""
+        outputs from the corrected results; the summary lists what was re-exported
+        (``reexported``) and, each with its date, what could not be
+        (``export_warnings``: a SEG or SR not written)."""
         from .job import assemble_outputs
 
         exported = [self.export(date) for date in self.corrected_dates()]
@@ -306,7 +308,8 @@ class ReviewSession:
                                    self.job.get("criteria", "RECIST1.1"),
                                    Path(clinical) if clinical else None,
                                    self.job.get("left_out", []))
-        return {**summary, "reexported": exported}
+        warnings = [f"{e['date']}: {w}" for e in exported for w in e["export_warnings"]]
+        return {**summary, "reexported": exported, "export_warnings": warnings}
 
     def corrected_dates(self) -> list[str]:
         """Timepoints whose lesions a reader changed (a role, organ or nodal change
@@ -325,6 +328,7 @@ class ReviewSession:
         records = [dict(r) for r in tp["lesions"]]
         files = write_timepoint_files(self.out, where, self.volume(date), self.labels(date),
                                       records, reader=self.who)
+        self.state.record_export(self.patient_id, date, outline["key"], files, self.who)
         return {"date": date, **files}
 
     def close(self) -> None:

@@ -6,6 +6,9 @@
   killed run loses only the tasks that were running.
 * ``corrections``: what readers changed (who, when, old and new value),
   applied over the tasks' results whenever outputs are assembled.
+* ``exports``: a timepoint's files written again from its corrected lesions by a
+  review's save (who, when, the task it corrects, what was written and any export
+  warnings): the job's outputs report those warnings, not the batch's first ones.
 
 Only the coordinating process writes (workers return results); each result
 is committed on its own, so the store is always consistent.
@@ -42,6 +45,15 @@ CREATE TABLE IF NOT EXISTS corrections (
     new TEXT,
     who TEXT NOT NULL,
     at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS exports (
+    patient_id TEXT NOT NULL,
+    date TEXT NOT NULL,
+    task_key TEXT NOT NULL,
+    files TEXT NOT NULL,
+    who TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (patient_id, date)
 );
 """
 
@@ -80,6 +92,24 @@ class StateStore:
 
     def result(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT result FROM tasks WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # a review's exports --------------------------------------------------
+    def record_export(self, patient_id: str, date: str, task_key: str, files: dict[str, Any],
+                      who: str | None = None) -> None:
+        """What a review's save wrote for a timepoint (replacing an earlier save's)."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO exports VALUES (?, ?, ?, ?, ?, ?)",
+                (patient_id, date, task_key, json.dumps(files), who or getpass.getuser(),
+                 dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+
+    def export_of(self, patient_id: str, date: str, task_key: str) -> dict[str, Any] | None:
+        """The files a review last wrote for the timepoint, when they correct the task
+        ``task_key`` (a rerun that computed the timepoint afresh wrote its own), else
+        None."""
+        row = self._db.execute("SELECT files FROM exports WHERE patient_id = ? AND date = ?"
+                               " AND task_key = ?", (patient_id, date, task_key)).fetchone()
         return json.loads(row[0]) if row else None
 
     # corrections ---------------------------------------------------------

@@ -152,3 +152,64 @@ def test_correction_clicks_in_the_prompt_sheet(sample, patient_d, tmp_path):
     np.testing.assert_allclose(again["clicks"]["inside"], [whole["prompt_lps"]])
     assert again["volume_ml"] < 0.9 * whole["volume_ml"]
     session.close()
+
+
+def test_a_save_reports_what_it_could_not_export_and_leaves_no_stale_file(sample, tmp_path):
+    """A review's save writes the corrected timepoint's SEG and SR again. When its sources
+    went away after the viewer loaded them (an archive unmounted), the SEG and SR cannot
+    refer to them: the save says so, ``errors.csv`` lists each (stage ``export``) and the
+    files of the uncorrected lesions are removed, not left as the corrected ones. Saved
+    again with the sources back, both are written and the rows are gone."""
+    import shutil
+
+    from imaging.io import discover
+    from pipelines.commands.review import prepare_study
+
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
+    baseline = truth["visits"][0]
+    study = tmp_path / "study"
+    copies = {}
+    for series in discover(sample / "dicom").series:
+        if series.first.study_uid == baseline["study_uid"]:
+            for n, instance in enumerate(series.instances):
+                copies[instance.path] = study / series.series_uid / f"{n:04d}.dcm"
+    for source, copy in copies.items():
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, copy)
+    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
+    session = ReviewSession(out, patient, who="dr-test")
+    (date,) = session.dates
+    session.add_lesion(date, [float(row[k]) for k in "xyz"], organ="lung")
+
+    def export_rows() -> list[dict[str, str]]:
+        with (out / "errors.csv").open(newline="") as fh:
+            return [r for r in csv.DictReader(fh) if r["stage"] == "export"]
+
+    (written,) = session.save()["reexported"]
+    assert written["export_warnings"] == []
+    folder = out / written["exports"]["folder"]
+    assert {p.name for p in folder.glob("*.dcm")} == {"seg.dcm", "sr.dcm"}
+    assert export_rows() == []
+
+    moved = tmp_path / "moved"
+    study.rename(moved)
+    summary = session.save()
+    (failed,) = summary["reexported"]
+    assert [w.split(":")[0] for w in failed["export_warnings"]] == [
+        "DICOM SEG not written", "DICOM SR not written"]
+    assert all("No such file" in w for w in failed["export_warnings"])
+    assert summary["export_warnings"] == [f"{date}: {w}" for w in failed["export_warnings"]]
+    assert not list(folder.glob("*.dcm"))
+    rows = export_rows()
+    assert [r["error"] for r in rows] == failed["export_warnings"]
+    assert {(r["patient_id"], r["study_date"]) for r in rows} == {("ATC-D", date)}
+
+    moved.rename(study)
+    (again,) = session.save()["reexported"]
+    assert again["export_warnings"] == []
+    assert {p.name for p in folder.glob("*.dcm")} == {"seg.dcm", "sr.dcm"}
+    assert export_rows() == []
+    session.close()

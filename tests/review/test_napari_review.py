@@ -218,6 +218,8 @@ def test_review_add_correct_sign_off_and_reopen(sample, patient_b, make_napari_v
     assert history[4]["old"]["long_axis_mm"] != history[4]["new"]["long_axis_mm"]
     summary = widget.save()
     assert sorted(e["date"] for e in summary["reexported"]) == [week6, week24, week36]
+    assert summary["export_warnings"] == []
+    assert widget.message.text() == f"saved: {summary['report']}"
     result = json.loads((patient_b / "recist" / "ATC-B.json").read_text())
     assert result["progression_date"] == week24
     with (patient_b / "measurements.csv").open(newline="") as fh:
