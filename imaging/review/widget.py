@@ -104,6 +104,7 @@ class ReviewWidget(QWidget):
         self.session = session
         self.busy = False
         self.last_error = ""
+        self._pending: Any = None  # a segmentation's result not yet stored (see finish)
         self._axes_index: dict[str, list[tuple[str, str]]] = {}
         self._updating = False
         layout = QVBoxLayout(self)
@@ -384,9 +385,17 @@ class ReviewWidget(QWidget):
 
         self.busy = True
         self.message.setText("working ...")
-        worker = create_worker(work)
+
+        def kept() -> Any:  # held until stored: the viewer may be closed meanwhile
+            self._pending = work()
+            return self._pending
+
+        worker = create_worker(kept)
 
         def returned(prepared: Any) -> None:
+            if self._pending is None:  # already stored by finish()
+                return
+            self._pending = None
             date, _, old, record = prepared
             change = _axes_change(old, record)
             self.session.commit(prepared)
@@ -404,6 +413,23 @@ class ReviewWidget(QWidget):
         worker.returned.connect(returned)
         worker.errored.connect(errored)
         worker.start()
+
+    def finish(self) -> str | None:
+        """Once the viewer is closed: wait for a segmentation still running and store its
+        lesion (a reader who pressed Add and closed the window keeps what was computed;
+        with the event loop gone its result would not be stored). Returns what was
+        stored, or None."""
+        from qtpy.QtCore import QThreadPool
+
+        QThreadPool.globalInstance().waitForDone()
+        prepared, self._pending = self._pending, None
+        self.busy = False
+        if prepared is None:
+            return None
+        date, lesion_id, old, record = prepared
+        change = _axes_change(old, record)
+        self.session.commit(prepared)
+        return f"{lesion_id} on {date} stored" + (f": {change}" if change else "")
 
     def _kind(self, organ: str | None, nodal: bool | None) -> tuple[str, bool] | None:
         """A new lesion's organ and whether it is a node: as given, else from the organ box

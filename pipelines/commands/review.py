@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from imaging.errors import InputError
@@ -52,8 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from imaging.review.widget import open_review
 
     viewer = napari.Viewer(title="Caliper review")
-    open_review(viewer, out, patient, who=args.who)
+    widget = open_review(viewer, out, patient, who=args.who)
     napari.run()
+    stored = widget.finish()  # a segmentation the closed viewer was still waiting for
+    if stored:
+        print(f"caliper review: {stored} after the viewer closed", file=sys.stderr)
+    widget.session.close()
     return 0
 
 

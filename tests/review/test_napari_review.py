@@ -355,4 +355,24 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
         round(record["long_axis_mm"], 1) + round(node["short_axis_mm"], 1), abs=0.01)
     assert "short axis" in widget.message.text()
     assert [h["field"] for h in widget.session.history()][-2:] == ["organ", "nodal"]
+
+    # the node N1 clicked and Add pressed, then the viewer closed before the segmentation
+    # returned (its event loop gone, the result would not be stored): ``caliper review``
+    # finishes the widget, which waits for it and stores the lesion, once
+    n1 = truth["lesions"]["N1"]["by_date"][date]
+    viewer.layers[f"{date} clicks"].add(np.array([n1["centre_lps_mm"][::-1]]))
+    widget.add_from_click(organ="lymph node", nodal=True)
+    assert widget.busy
+    stored = widget.finish()
+    assert not widget.busy
+    node_id = next(i for i in widget.session.lesion_ids() if i not in (lesion_id, line_id))
+    assert stored.startswith(f"{node_id} on {date} stored")
+    qtbot.wait(200)  # the worker's returned signal, delivered now, stores nothing again
+    assert [h["lesion_id"] for h in widget.session.history()].count(node_id) == 1
+    assert widget.finish() is None
     widget.session.close()
+    reopened = ReviewSession(out, patient)
+    node = reopened.lesion(date, node_id)
+    assert node["nodal"]
+    assert node["short_axis_mm"] == pytest.approx(n1["short_axis_mm"], rel=0.1)
+    reopened.close()
