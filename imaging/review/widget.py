@@ -396,9 +396,7 @@ class ReviewWidget(QWidget):
             if self._pending is None:  # already stored by finish()
                 return
             self._pending = None
-            date, _, old, record = prepared
-            change = _axes_change(old, record)
-            self.session.commit(prepared)
+            date, change = self._store(prepared)
             self.busy = False
             self.refresh()
             self._show_prompts(date)  # the new lesion's prompt among them
@@ -426,10 +424,15 @@ class ReviewWidget(QWidget):
         self.busy = False
         if prepared is None:
             return None
-        date, lesion_id, old, record = prepared
+        date, change = self._store(prepared)
+        return f"{prepared[1]} on {date} stored" + (f": {change}" if change else "")
+
+    def _store(self, prepared: Any) -> tuple[str, str]:
+        """Record a segmentation's lesion; its date and how its axes changed."""
+        date, _, old, record = prepared
         change = _axes_change(old, record)
         self.session.commit(prepared)
-        return f"{lesion_id} on {date} stored" + (f": {change}" if change else "")
+        return date, change
 
     def _kind(self, organ: str | None, nodal: bool | None) -> tuple[str, bool] | None:
         """A new lesion's organ and whether it is a node: as given, else from the organ box
