@@ -1,7 +1,10 @@
-"""Build small, irregular CT series on disk for the loader tests (pydicom, real files)."""
+"""Build small, irregular CT series on disk for the loader tests (pydicom, real files),
+and check DICOM files with dciodvfy."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -10,6 +13,18 @@ from pathlib import Path
 import numpy as np
 
 from imaging.io.dicom_writer import CTSeriesSpec, ct_slice_dataset, uid_from, write_dataset
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    """The Error lines dicom3tools' dciodvfy prints for a DICOM file (none: valid)."""
+    import pytest
+
+    exe = shutil.which("dciodvfy")
+    if exe is None:
+        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
+    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
+    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
+
 
 # hu(x, y, z) in LPS mm: linear, so linear interpolation reproduces it exactly
 Field = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]

@@ -196,17 +196,18 @@ def write_seg(path: Path, series: Series, mask: np.ndarray, segments: list[Segme
     acquired frames first, given its ``geometry``."""
     sources = sources or source_headers(series)
     shape = (int(sources[0].Rows), int(sources[0].Columns))
-    multiframe = len(sources) == 1 and int(sources[0].get("NumberOfFrames") or 1) > 1
-    planes = acquired_planes(sources) if geometry is not None else None
-    acquired = (len(planes) if planes else len(sources), *shape)
-    if planes is not None and (multiframe or mask.shape != acquired):
+    frames = int(sources[0].get("NumberOfFrames") or 1)
+    multiframe = len(sources) == 1 and frames > 1
+    acquired = (frames if multiframe else len(sources), *shape)
+    if multiframe or mask.shape != acquired:  # not on the acquired frames as loaded
+        planes = acquired_planes(sources) if geometry is not None else None
+        if planes is None:
+            raise InputError(
+                f"series {series.series_uid}: DICOM SEG needs the mask on the acquired "
+                f"frames ({' x '.join(map(str, acquired))}); the loaded volume is "
+                f"{mask.shape} (tilt or spacing was corrected, or one multi-frame image) "
+                "and no geometry was given to place it there")
         mask = labels_on_sources(mask, geometry, planes, shape)
-    elif multiframe or mask.shape != acquired:
-        raise InputError(
-            f"series {series.series_uid}: DICOM SEG needs the mask on the acquired frames "
-            f"({' x '.join(map(str, acquired))}); the loaded volume is {mask.shape} (tilt "
-            "or spacing was corrected, or one multi-frame image) and no geometry was given "
-            "to place it there")
     first = 0
     if not multiframe:
         # frames only for the slices from the first to the last that hold a lesion: the

@@ -588,13 +588,14 @@ class ReviewWidget(QWidget):
         if kind is None:
             return
         organ, nodal = kind
+        made_node = nodal != bool(row.get("nodal"))  # or no longer one
         if organ != row.get("organ"):
             self.session.set_attribute(lesion_id, "organ", organ)
-        if nodal != bool(row.get("nodal")):
+        if made_node:
             self.session.set_attribute(lesion_id, "nodal", nodal)
         self.refresh()
         text = f"{lesion_id}: {_kind_text(organ, nodal)}"
-        if nodal != bool(row.get("nodal")):
+        if made_node:
             text += (", measured by its short axis now; R re-segments it as a node" if nodal
                      else ", measured by its long axis now")
         self.message.setText(text + " · " + self.message.text())

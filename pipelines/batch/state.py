@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS exports (
 """
 
 
+def _now() -> str:
+    """When a row is written: UTC, to the second."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -88,7 +93,7 @@ class StateStore:
                 "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (result["key"], result["patient_id"], result["date"], result["kind"],
                  0 if "error" in result else 1, json.dumps(result),
-                 dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+                 _now()))
 
     def result(self, key: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT result FROM tasks WHERE key = ?", (key,)).fetchone()
@@ -102,7 +107,7 @@ class StateStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO exports VALUES (?, ?, ?, ?, ?, ?)",
                 (patient_id, date, task_key, json.dumps(files), who or getpass.getuser(),
-                 dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+                 _now()))
 
     def export_of(self, patient_id: str, date: str, task_key: str) -> dict[str, Any] | None:
         """The files a review last wrote for the timepoint, when they correct the task
@@ -121,7 +126,7 @@ class StateStore:
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (patient_id, date, lesion_id, field, json.dumps(old), json.dumps(new),
                  who or getpass.getuser(),
-                 dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")))
+                 _now()))
         return int(cur.lastrowid or 0)
 
     def corrections(self, patient_id: str | None = None) -> list[dict[str, Any]]:

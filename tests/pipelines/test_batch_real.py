@@ -8,8 +8,6 @@ slices."""
 from __future__ import annotations
 
 import csv
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +18,7 @@ from imaging.io import read_image_file
 from imaging.measure import measure_mask
 from imaging.segment.evaluation import label_prompts
 from pipelines.cli import main
+from tests.dicom_factory import dciodvfy_errors
 
 pytestmark = pytest.mark.shared_data
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.shared_data
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def _dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
-    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
-    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
 
 
 def test_real_series_through_the_batch(shared_data, unpacked, tmp_path):
@@ -98,6 +89,6 @@ def test_real_series_through_the_batch(shared_data, unpacked, tmp_path):
     assert voxel_ml * seg.pixel_array.sum() == pytest.approx(
         float(measured["QMNx85rKkkg"]["volume_ml"]), rel=0.3)
     for path in (out / "dicom").rglob("*.dcm"):
-        assert _dciodvfy_errors(path) == [], path
+        assert dciodvfy_errors(path) == [], path
     sts = pydicom.dcmread(next((out / "dicom" / "STS_002").rglob("sr.dcm")))
     assert sts.StudyID == "IBSI_1_STS_002_C"  # 'IBSI_1_STS_002_CT' cut to SH's 16

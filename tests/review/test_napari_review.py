@@ -356,9 +356,9 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     assert "short axis" in widget.message.text()
     assert [h["field"] for h in widget.session.history()][-2:] == ["organ", "nodal"]
 
-    # the node N1 clicked and Add pressed, then the viewer closed before the segmentation
-    # returned (its event loop gone, the result would not be stored): ``caliper review``
-    # finishes the widget, which waits for it and stores the lesion, once
+    # the node N1 clicked and Add pressed, and the widget finished before the segmentation
+    # returned, as ``caliper review`` does once the viewer is closed (its event loop gone,
+    # the result would not be stored): finish() waits for it and stores the lesion, once
     n1 = truth["lesions"]["N1"]["by_date"][date]
     viewer.layers[f"{date} clicks"].add(np.array([n1["centre_lps_mm"][::-1]]))
     widget.add_from_click(organ="lymph node", nodal=True)

@@ -3,9 +3,6 @@ highdicom to the same numbers, coordinates and tracking identifiers."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import highdicom as hd
 import numpy as np
 import pydicom
@@ -19,7 +16,7 @@ from imaging.io.seg_export import SegmentSpec, write_seg
 from imaging.io.sr_export import LesionReport, tracking_uid, write_sr
 from imaging.measure import measure_mask
 from imaging.volume import Volume
-from tests.dicom_factory import axial_positions, with_spec, write_series
+from tests.dicom_factory import axial_positions, dciodvfy_errors, with_spec, write_series
 
 
 def _measurement(radius_mm: float):
@@ -30,14 +27,6 @@ def _measurement(radius_mm: float):
     return measure_mask(Volume(mask.astype(np.uint8), g))
 
 
-def _dciodvfy_errors(path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.fail("dciodvfy is not installed (make test installs Debian's dicom3tools)")
-    out = subprocess.run([exe, str(path)], capture_output=True, text=True, check=False)
-    return [ln for ln in (out.stdout + out.stderr).splitlines() if ln.startswith("Error")]
-
-
 def _seg_frames(tmp_path, series, labels, geometry, refused: str) -> list:
     """The SEG of ``labels`` (on the loaded grid), refused without its ``geometry`` (the
     message matching ``refused``), written with it and dciodvfy-valid: each frame with
@@ -46,7 +35,7 @@ def _seg_frames(tmp_path, series, labels, geometry, refused: str) -> list:
         write_seg(tmp_path / "refused.dcm", series, labels, [SegmentSpec(1, "T1")])
     path = write_seg(tmp_path / "seg.dcm", series, labels, [SegmentSpec(1, "T1")],
                      geometry=geometry)
-    assert _dciodvfy_errors(path) == []
+    assert dciodvfy_errors(path) == []
     seg = pydicom.dcmread(path)
     return [(frame, group.DerivationImageSequence[0].SourceImageSequence[0])
             for frame, group in zip(seg.pixel_array.reshape(-1, seg.Rows, seg.Columns),
@@ -60,7 +49,7 @@ def test_sr_validates_and_reads_back(tmp_path):
                LesionReport("N1", _measurement(9.0), "lymph node", nodal=True)]
     path = write_sr(tmp_path / "sr.dcm", series, lesions, time_point="week 12",
                     time_point_order=3)
-    assert _dciodvfy_errors(path) == []
+    assert dciodvfy_errors(path) == []
 
     sr = hd.sr.srread(path)
     groups = sr.content.get_planar_roi_measurement_groups()
@@ -93,7 +82,7 @@ def test_over_long_source_values_are_cut_to_their_vr(tmp_path):
         ds.StudyID = "IBSI_1_STS_002_CT"
         ds.InstitutionName = "x" * 70
         ds.save_as(path)
-    assert any("Length invalid" in e for e in _dciodvfy_errors(paths[0]))
+    assert any("Length invalid" in e for e in dciodvfy_errors(paths[0]))
     series = discover(tmp_path / "ct").series[0]
     mask = np.zeros((4, 24, 20), dtype=np.uint8)
     mask[1:3, 8:14, 6:12] = 1
@@ -101,7 +90,7 @@ def test_over_long_source_values_are_cut_to_their_vr(tmp_path):
     sr = write_sr(tmp_path / "sr.dcm", series, [LesionReport("T1", _measurement(8.0), "lung")],
                   time_point="baseline")
     for path in (seg, sr):
-        assert _dciodvfy_errors(path) == []
+        assert dciodvfy_errors(path) == []
         ds = pydicom.dcmread(path)
         assert ds.StudyID == "IBSI_1_STS_002_C"
         assert ds.StudyInstanceUID == series.first.study_uid
