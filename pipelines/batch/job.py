@@ -41,6 +41,7 @@ from .assemble import (
 )
 from .plan import PatientPlan, make_plan
 from .prompts import read_prompt_rows
+from .session import export_corrected_again
 from .state import StateStore
 from .tasks import TaskSpec, run_task
 
@@ -230,12 +231,14 @@ def run_job(options: JobOptions) -> dict[str, Any]:
                                for tp in p.plan.timepoints] for pid, p in patients.items()},
             "left_out": left_out,
         }, indent=1) + "\n")
+        # a reviewed timepoint computed afresh: its files from the corrected lesions
+        reexported = export_corrected_again(out, state, options.progress)
         summary = assemble_outputs(out, state, _outline(out), options.criteria,
                                    options.clinical, left_out)
     stages["assembly"] = round(time.monotonic() - started - stages["tasks"], 2)
     summary.update(warnings=warnings, seconds=round(time.monotonic() - started, 1),
                    stage_seconds=stages,
-                   tasks_computed=tracker.computed,
+                   tasks_computed=tracker.computed, reexported=len(reexported),
                    tasks_stored=sum(tracker.done_tp.values()) - tracker.computed)
     return summary
 

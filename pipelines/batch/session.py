@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from .exports import TimepointFiles, write_timepoint_files
 from .state import StateStore
 from .tasks import clicks_record, drawn_flags, track
 
-__all__ = ["ReviewSession"]
+__all__ = ["ReviewSession", "export_corrected_again"]
 
 
 class ReviewSession:
@@ -337,6 +338,40 @@ class ReviewSession:
     def _new_id(self, prefix: str) -> str:
         ids = set(self.lesion_ids())
         return next(f"{prefix}{n}" for n in range(1, 1000) if f"{prefix}{n}" not in ids)
+
+
+def export_corrected_again(out: Path, state: StateStore, progress: bool = True
+                           ) -> list[dict[str, Any]]:
+    """A rerun that computed a reviewed timepoint afresh (a new version of Caliper, or
+    changed prompts) wrote its files from the uncorrected lesions, while the tables and
+    RECIST results apply the reader's corrections: write the files of each such
+    timepoint again from its corrected lesions, as the review's save did, with the
+    last reader who corrected the patient as the SR's observer. Timepoints a save
+    already wrote for the current task are left alone. Returns what was written (each
+    with its patient and date); a timepoint that cannot be written is reported on
+    stderr and left as the rerun wrote it."""
+    job = json.loads((Path(out) / "job.json").read_text())
+    written = []
+    for pid, outline in job["patients"].items():
+        changed = [c for c in state.corrections(pid) if c["field"] != "accepted"]
+        stale = {tp["date"] for tp in outline if tp["key"] and (r := state.result(tp["key"]))
+                 and "error" not in r and state.export_of(pid, tp["date"], tp["key"]) is None}
+        if not changed or not stale:
+            continue
+        session = ReviewSession(out, pid, who=changed[-1]["who"])
+        try:
+            for date in stale.intersection(session.corrected_dates()):
+                if progress:
+                    print(f"caliper: {pid} {date}: computed afresh; writing its mask, SEG "
+                          "and SR again from the reader's corrections", file=sys.stderr)
+                try:
+                    written.append({"patient_id": pid, **session.export(date)})
+                except (InputError, OSError) as exc:
+                    print(f"caliper: warning: {pid} {date}: the reader's corrections could "
+                          f"not be exported again: {exc}", file=sys.stderr)
+        finally:
+            session.close()
+    return written
 
 
 def _brief(record: dict[str, Any] | None) -> dict[str, Any] | None:

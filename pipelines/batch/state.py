@@ -7,8 +7,9 @@
 * ``corrections``: what readers changed (who, when, old and new value),
   applied over the tasks' results whenever outputs are assembled.
 * ``exports``: a timepoint's files written again from its corrected lesions by a
-  review's save (who, when, the task it corrects, what was written and any export
-  warnings): the job's outputs report those warnings, not the batch's first ones.
+  review's save, or by a rerun that computed the timepoint afresh (who, when, the task
+  it corrects, what was written and any export warnings): the job's outputs report
+  those warnings, not the batch's first ones.
 
 Only the coordinating process writes (workers return results); each result
 is committed on its own, so the store is always consistent.

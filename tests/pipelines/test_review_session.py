@@ -154,28 +154,31 @@ def test_correction_clicks_in_the_prompt_sheet(sample, patient_d, tmp_path):
     session.close()
 
 
+def _baseline_study_d(sample: Path, study: Path) -> Path:
+    """A copy of patient D's baseline study, as a bare study folder."""
+    import shutil
+
+    from imaging.io import discover
+
+    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
+    for series in discover(sample / "dicom").series:
+        if series.first.study_uid == truth["visits"][0]["study_uid"]:
+            for n, instance in enumerate(series.instances):
+                copy = study / series.series_uid / f"{n:04d}.dcm"
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(instance.path, copy)
+    return study
+
+
 def test_a_save_reports_what_it_could_not_export_and_leaves_no_stale_file(sample, tmp_path):
     """A review's save writes the corrected timepoint's SEG and SR again. When its sources
     went away after the viewer loaded them (an archive unmounted), the SEG and SR cannot
     refer to them: the save says so, ``errors.csv`` lists each (stage ``export``) and the
     files of the uncorrected lesions are removed, not left as the corrected ones. Saved
     again with the sources back, both are written and the rows are gone."""
-    import shutil
-
-    from imaging.io import discover
     from pipelines.commands.review import prepare_study
 
-    truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
-    baseline = truth["visits"][0]
-    study = tmp_path / "study"
-    copies = {}
-    for series in discover(sample / "dicom").series:
-        if series.first.study_uid == baseline["study_uid"]:
-            for n, instance in enumerate(series.instances):
-                copies[instance.path] = study / series.series_uid / f"{n:04d}.dcm"
-    for source, copy in copies.items():
-        copy.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, copy)
+    study = _baseline_study_d(sample, tmp_path / "study")
     out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
     with (sample / "prompts.csv").open(newline="") as fh:
         row = next(r for r in csv.DictReader(fh)
@@ -213,3 +216,56 @@ def test_a_save_reports_what_it_could_not_export_and_leaves_no_stale_file(sample
     assert {p.name for p in folder.glob("*.dcm")} == {"seg.dcm", "sr.dcm"}
     assert export_rows() == []
     session.close()
+
+
+def test_a_rerun_that_computes_a_reviewed_timepoint_afresh_keeps_its_corrections(
+        sample, tmp_path, monkeypatch):
+    """A rerun after an upgrade (a new task key) computes every timepoint again and
+    writes its mask, SEG and SR from the uncorrected lesions. The tables apply the
+    reader's corrections over them, so the files must too: a lesion the reader added at
+    a study prepared for review stays in the mask, the SEG and the SR after the rerun."""
+    import pydicom
+
+    from pipelines.batch import job
+    from pipelines.commands.review import prepare_study
+
+    study = _baseline_study_d(sample, tmp_path / "study")
+    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
+    session = ReviewSession(out, patient, who="dr-test")
+    (date,) = session.dates
+    added = session.add_lesion(date, [float(row[k]) for k in "xyz"], organ="lung")
+    (saved,) = session.save()["reexported"]
+    session.close()
+    folder = out / saved["exports"]["folder"]
+    mask = out / saved["mask"]
+
+    def files() -> tuple[int, list[str], list[str]]:
+        from imaging.io import read_image_file
+
+        seg = pydicom.dcmread(folder / "seg.dcm") if (folder / "seg.dcm").exists() else None
+        sr = (folder / "sr.dcm").read_bytes().decode("latin-1") if (
+            folder / "sr.dcm").exists() else ""
+        return (int(np.count_nonzero(read_image_file(mask).array)),
+                [s.SegmentLabel for s in seg.SegmentSequence] if seg else [],
+                [lid for lid in ("T1", added["lesion_id"]) if lid in sr])
+
+    voxels, segments, in_sr = files()
+    assert voxels == added["voxels"]
+    assert segments == [f"{added['lesion_id']} lung"]
+    assert in_sr == [added["lesion_id"]]
+
+    monkeypatch.setattr(job, "VERSION", job.VERSION + "-rerun")
+    summary = job.run_job(job.JobOptions(study, None, out, 1, progress=False,
+                                         unprompted=(patient,)))
+    assert files() == (voxels, segments, in_sr)
+    assert (summary["tasks_computed"], summary["reexported"]) == (1, 1)
+    with (out / "measurements.csv").open(newline="") as fh:
+        (measured,) = [r for r in csv.DictReader(fh) if r["lesion_id"] == added["lesion_id"]]
+    assert float(measured["long_axis_mm"]) == pytest.approx(added["long_axis_mm"], abs=0.01)
+
+    again = job.run_job(job.JobOptions(study, None, out, 1, progress=False,
+                                       unprompted=(patient,)))  # nothing left to write
+    assert (again["tasks_computed"], again["reexported"]) == (0, 0)
