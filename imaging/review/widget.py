@@ -23,7 +23,8 @@ Shortcuts: ``A`` add the lesion at the last click, ``D`` add the lesion across t
 line drawn, ``B`` add the lesion in the last rectangle drawn, ``R`` re-segment the
 selected lesion with the clicks (from its line or in its box, if drawn), ``N`` toggle
 inside/outside clicks, ``X`` absent, ``T`` too small, ``Shift-S`` sign off the timepoint,
-``1``/``2``/``3`` lung/soft/bone window.
+``U`` undo this review's last change (again: the one before), ``1``/``2``/``3``
+lung/soft/bone window. *Remove lesion* takes the selected lesion out at every timepoint.
 Segmentation runs in a worker thread; the table and RECIST result update when it is
 done, and a re-segmented lesion's message gives its axes before and after.
 """
@@ -76,6 +77,10 @@ def _rectangle(corners) -> np.ndarray:
 
 def _xyz(point) -> tuple[float, float, float]:
     return (float(point[2]), float(point[1]), float(point[0]))
+
+
+_UNDONE = {"lesion": "segmentation", "manual_measurement": "measurement by hand",
+           "removed": "removal", "accepted": "sign-off", "nodal": "lymph node"}  # else: as is
 
 
 def _kind_text(organ: str, nodal: bool) -> str:
@@ -136,7 +141,9 @@ class ReviewWidget(QWidget):
                             (("Inside/outside [N]", self.toggle_click_sign),
                              ("Absent [X]", lambda: self.set_status_selected("absent")),
                              ("Too small [T]",
-                              lambda: self.set_status_selected("too_small")))):
+                              lambda: self.set_status_selected("too_small"))),
+                            (("Remove lesion", self.remove_selected),
+                             ("Undo [U]", self.undo))):
             actions = QHBoxLayout()
             for text, slot in row_actions:
                 button = QPushButton(text)
@@ -513,14 +520,19 @@ class ReviewWidget(QWidget):
                   f"{lesion_id} re-segmented")
         self._show_prompts(date)
 
-    def _show_prompts(self, date: str) -> None:
+    def _show_prompts(self, date: str, keep_new: bool = False) -> None:
         """The clicks layer holds only what the lesions of ``date`` were made from: their
         prompts (green) and their correction clicks (orange inside, cyan outside; the
         prompt sheet's or a correction's), each marked with its lesion, ready for new
-        clicks."""
+        clicks (``keep_new``: the new clicks already there stay, as after an undo)."""
         layer = self.viewer.layers[f"{date} clicks"]
         records = self.session.timepoint(date)["lesions"]
         points, signs, owners = [], [], []
+        if keep_new:
+            new = layer.features["lesion"].to_numpy() == ""
+            points += list(layer.data[new])
+            signs += list(layer.features["sign"].to_numpy()[new])
+            owners += [""] * int(new.sum())
         for r in records:
             made = r.get("clicks", {})
             for sign, where in (("prompt", [r["prompt_lps"]] if r.get("prompt_lps") else []),
@@ -591,14 +603,54 @@ class ReviewWidget(QWidget):
         made_node = nodal != bool(row.get("nodal"))  # or no longer one
         if organ != row.get("organ"):
             self.session.set_attribute(lesion_id, "organ", organ)
-        if made_node:
-            self.session.set_attribute(lesion_id, "nodal", nodal)
+        if made_node:  # with the organ, one change to undo
+            self.session.set_attribute(lesion_id, "nodal", nodal,
+                                       part_of_last=organ != row.get("organ"))
         self.refresh()
         text = f"{lesion_id}: {_kind_text(organ, nodal)}"
         if made_node:
             text += (", measured by its short axis now; R re-segments it as a node" if nodal
                      else ", measured by its long axis now")
         self.message.setText(text + " · " + self.message.text())
+
+    def remove_selected(self) -> None:
+        """Take the selected lesion out at every timepoint (added by mistake, or not a
+        lesion); U brings it back."""
+        lesion_id = self.selected_lesion()
+        if not lesion_id:
+            self.message.setText("select a lesion in the table first")
+        elif self._idle():
+            self.session.remove_lesion(lesion_id)
+            self._changed(f"{lesion_id} removed from every timepoint (U undoes it)")
+
+    def undo(self) -> None:
+        """Withdraw this review's last change (a lesion added and followed, a
+        re-segmentation, a measurement by hand, a status, a role or organ, a removal, a
+        sign-off); pressed again, the one before."""
+        if not self._idle():
+            return
+        undone = self.session.undo()
+        if undone is None:
+            self.message.setText("nothing to undo: this review has made no change")
+            return
+        where = " ".join(v for v in (undone["lesion_id"] if undone["lesion_id"] != "*"
+                                     else "", undone["date"]) if v)
+        self._changed(f"undone: {_UNDONE.get(undone['field'], undone['field'])} ({where})")
+
+    def _idle(self) -> bool:
+        """False, with a message, while a segmentation runs (its result, stored after,
+        would bring back what was removed or undone)."""
+        if self.busy:
+            self.message.setText("a segmentation is running: wait until it is stored")
+        return not self.busy
+
+    def _changed(self, text: str) -> None:
+        """Tables, layers and every timepoint's prompts from the session (the new clicks
+        stay), ``text`` before the RECIST result."""
+        self.refresh()
+        for date in self.session.dates:
+            self._show_prompts(date, keep_new=True)
+        self.message.setText(f"{text} · {self.message.text()}")
 
     def accept_timepoint(self) -> None:
         self.session.accept(self.date)
@@ -634,7 +686,7 @@ class ReviewWidget(QWidget):
                     "n": self.toggle_click_sign,
                     "x": lambda: self.set_status_selected("absent"),
                     "t": lambda: self.set_status_selected("too_small"),
-                    "Shift-S": self.accept_timepoint,
+                    "Shift-S": self.accept_timepoint, "u": self.undo,
                     "1": lambda: self.set_window("lung"), "2": lambda: self.set_window("soft"),
                     "3": lambda: self.set_window("bone")}
         for key, action in bindings.items():

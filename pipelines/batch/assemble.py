@@ -41,12 +41,19 @@ def _recist(record: dict[str, Any]) -> None:
 
 def apply_corrections(timepoints: list[dict[str, Any]], corrections: list[dict[str, Any]]
                       ) -> list[dict[str, Any]]:
-    """Copies of the timepoints (``{"date", "lesions": [...], ...}``) with corrections."""
+    """Copies of the timepoints (``{"date", "lesions": [...], ...}``) with corrections,
+    less those a reader withdrew (undid)."""
     tps = copy.deepcopy(timepoints)
     by_date = {tp["date"]: tp for tp in tps}
+    withdrawn = {i for c in corrections if c["field"] == "withdrawn" for i in c["new"]}
     for c in corrections:
         tp = by_date.get(c["date"])
-        if tp is None:
+        if tp is None or c["field"] == "withdrawn" or c.get("id") in withdrawn:
+            continue
+        if c["field"] == "removed":
+            for other in tps:
+                other["lesions"] = [r for r in other["lesions"]
+                                    if r["lesion_id"] != c["lesion_id"]]
             continue
         note = {k: c[k] for k in ("id", "field", "old", "new", "who", "at")}
         if c["field"] == "accepted":

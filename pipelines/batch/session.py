@@ -57,12 +57,15 @@ class ReviewSession:
         if not self._raw:
             raise InputError(f"{self.out}: patient {patient_id} has no measured timepoint")
         self._volumes: dict[str, Volume] = {}
+        self._actions: list[list[int]] = []  # this session's changes, for undo: their ids
         self._series: dict[str, Series] = {}
         self.refresh()
 
     # reading ---------------------------------------------------------------
     def refresh(self) -> None:
-        self.timepoints = apply_corrections(self._raw, self.state.corrections(self.patient_id))
+        self._history = self.state.corrections(self.patient_id)  # (segmentation off the
+        # GUI thread reads this copy: the store belongs to the thread that opened it)
+        self.timepoints = apply_corrections(self._raw, self._history)
         self.notes = enforce_measurability(self.timepoints)
 
     @property
@@ -93,9 +96,11 @@ class ReviewSession:
         return self._volumes[date]
 
     def labels(self, date: str) -> np.ndarray:
-        """The timepoint's label mask (corrected lesions pasted over the job's)."""
+        """The timepoint's label mask (corrected lesions pasted over the job's; a removed
+        lesion's gone)."""
         tp = self.timepoint(date)
         labels = read_image_file(self.out / tp["mask"]).array.astype(np.uint8)
+        labels[~np.isin(labels, [0, *(r["label"] for r in tp["lesions"] if "label" in r)])] = 0
         for r in tp["lesions"]:
             if r.get("mask_rle"):
                 labels[labels == r["label"]] = 0
@@ -148,9 +153,40 @@ class ReviewSession:
             return {"error": str(exc)}
 
     # corrections -----------------------------------------------------------
-    def _correct(self, date: str, lesion_id: str, field: str, old: Any, new: Any) -> None:
-        self.state.correct(self.patient_id, date, lesion_id, field, old, new, self.who)
+    def _correct(self, date: str, lesion_id: str, field: str, old: Any, new: Any, *,
+                 part_of_last: bool = False) -> None:
+        """Record one correction; ``part_of_last``: it belongs to the reader's last action
+        (a lesion followed into later timepoints), which :meth:`undo` withdraws whole."""
+        made = self.state.correct(self.patient_id, date, lesion_id, field, old, new, self.who)
+        if part_of_last and self._actions:
+            self._actions[-1].append(made)
+        else:
+            self._actions.append([made])
         self.refresh()
+
+    def remove_lesion(self, lesion_id: str) -> None:
+        """Take a lesion out at every timepoint (added by mistake, or not a lesion): its
+        records and its mask go; the correction is kept, and :meth:`undo` brings it back."""
+        records = [r for tp in self.timepoints for r in tp["lesions"]
+                   if r["lesion_id"] == lesion_id]
+        if not records:
+            raise InputError(f"patient {self.patient_id}: no lesion {lesion_id}")
+        self._correct(self.dates[0], lesion_id, "removed", _brief(records[0]), True)
+
+    def undo(self) -> dict[str, Any] | None:
+        """Withdraw this session's last action (every correction it made: a lesion added
+        and followed, a re-segmentation, a measurement, a status, a removal, a sign-off),
+        last first; the withdrawal is recorded too (who, when, which corrections). Returns
+        the first withdrawn correction (its field, lesion and date), or None when this
+        session has made no change left to undo (another session's are not undone)."""
+        if not self._actions:
+            return None
+        ids = self._actions.pop()
+        first = next(c for c in self._history if c["id"] == ids[0])
+        self.state.correct(self.patient_id, first["date"], first["lesion_id"], "withdrawn",
+                           None, ids, self.who)
+        self.refresh()
+        return {k: first[k] for k in ("field", "lesion_id", "date", "old", "new")}
 
     def add_lesion(self, date: str, point_lps, **options: Any) -> dict[str, Any]:
         """Segment at a click and add (or replace) the lesion at ``date``."""
@@ -163,7 +199,7 @@ class ReviewSession:
         followed = record.pop("followed", {})
         self._correct(date, lesion_id, "lesion", old, record)
         for later, tracked in followed.items():
-            self._correct(later, lesion_id, "lesion", None, tracked)
+            self._correct(later, lesion_id, "lesion", None, tracked, part_of_last=True)
         return self.lesion(date, lesion_id)
 
     def prepare_lesion(self, date: str, point_lps, *, lesion_id: str | None = None,
@@ -283,12 +319,16 @@ class ReviewSession:
         old = r.get("nontarget_status") or r.get("suggested_status") or r.get("status")
         self._correct(date, lesion_id, "status", old, status)
 
-    def set_attribute(self, lesion_id: str, field: str, value: Any) -> None:
+    def set_attribute(self, lesion_id: str, field: str, value: Any, *,
+                      part_of_last: bool = False) -> None:
+        """A lesion's role, organ or whether it is a node, at every timepoint
+        (``part_of_last``: one action with the change before, for undo)."""
         if field not in ("role", "organ", "nodal"):
             raise InputError(f"cannot set {field!r} of a lesion (role, organ or nodal)")
         r = self.lesion(self.dates[0], lesion_id) if any(
             x["lesion_id"] == lesion_id for x in self.timepoints[0]["lesions"]) else None
-        self._correct(self.dates[0], lesion_id, field, r.get(field) if r else None, value)
+        self._correct(self.dates[0], lesion_id, field, r.get(field) if r else None, value,
+                      part_of_last=part_of_last)
 
     def accept(self, date: str) -> None:
         self._correct(date, "*", "accepted", None, True)
@@ -316,7 +356,7 @@ class ReviewSession:
         """Timepoints whose lesions a reader changed (a role, organ or nodal change
         applies to every timepoint)."""
         changed = [c for c in self.history() if c["field"] != "accepted"]
-        if any(c["field"] in ("role", "organ", "nodal") for c in changed):
+        if any(c["field"] in ("role", "organ", "nodal", "removed") for c in changed):
             return self.dates
         return [d for d in self.dates if any(c["date"] == d for c in changed)]
 
@@ -336,7 +376,8 @@ class ReviewSession:
         self.state.close()
 
     def _new_id(self, prefix: str) -> str:
-        ids = set(self.lesion_ids())
+        ids = {*self.lesion_ids(), *(c["lesion_id"] for c in self._history)}  # a removed
+        # lesion's id is not given again: the SR's tracking UID follows the id
         return next(f"{prefix}{n}" for n in range(1, 1000) if f"{prefix}{n}" not in ids)
 
 

@@ -5,7 +5,8 @@
   version), never by time. A rerun skips every task whose key is stored; a
   killed run loses only the tasks that were running.
 * ``corrections``: what readers changed (who, when, old and new value),
-  applied over the tasks' results whenever outputs are assembled.
+  applied over the tasks' results whenever outputs are assembled; an undo is a
+  correction too (field ``withdrawn``: the ids of those it takes back).
 * ``exports``: a timepoint's files written again from its corrected lesions by a
   review's save, or by a rerun that computed the timepoint afresh (who, when, the task
   it corrects, what was written and any export warnings): the job's outputs report

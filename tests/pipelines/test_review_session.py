@@ -269,3 +269,56 @@ def test_a_rerun_that_computes_a_reviewed_timepoint_afresh_keeps_its_corrections
     again = job.run_job(job.JobOptions(study, None, out, 1, progress=False,
                                        unprompted=(patient,)))  # nothing left to write
     assert (again["tasks_computed"], again["reexported"]) == (0, 0)
+
+
+def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
+    """A reader removes a lesion added by mistake (it goes from every table, its mask and
+    the RECIST sum; its id is not given again) and undoes this session's changes one by
+    one, last first: each undo is recorded, and a lesion brought back has its mask again.
+    A later session cannot undo another's changes."""
+    from pipelines.commands.review import prepare_study
+
+    study = _baseline_study_d(sample, tmp_path / "study")
+    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
+    with (sample / "prompts.csv").open(newline="") as fh:
+        rows = {r["lesion_id"]: r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"}
+    session = ReviewSession(out, patient, who="dr-test")
+    (date,) = session.dates
+    first, second = (session.add_lesion(date, [float(rows[t][k]) for k in "xyz"],
+                                         organ="lung") for t in ("T1", "T2"))
+    assert [first["lesion_id"], second["lesion_id"]] == ["L1", "L2"]
+
+    def state() -> tuple[list[str], dict[int, int], float]:
+        labels = session.labels(date)
+        counts = dict(zip(*np.unique(labels[labels > 0], return_counts=True), strict=True))
+        return (session.lesion_ids(), {int(k): int(v) for k, v in counts.items()},
+                session.recist()["timepoints"][0]["sum_mm"])
+
+    both = state()
+    assert both[1] == {first["label"]: first["voxels"], second["label"]: second["voxels"]}
+    session.save()  # the timepoint's mask holds both now
+    session.remove_lesion("L1")
+    assert state() == (["L2"], {second["label"]: second["voxels"]},
+                       round(second["long_axis_mm"], 1))
+    third = session.add_lesion(date, [float(rows["T1"][k]) for k in "xyz"], organ="lung")
+    assert third["lesion_id"] == "L3"  # not L1 again
+
+    assert session.undo()["lesion_id"] == "L3"
+    assert session.lesion_ids() == ["L2"]
+    assert session.undo()["field"] == "removed"
+    assert state() == both
+    assert session.undo()["lesion_id"] == "L2"
+    assert session.undo()["lesion_id"] == "L1"
+    assert session.lesion_ids() == []
+    assert session.undo() is None
+    assert [h["field"] for h in session.history()] == [
+        "lesion", "lesion", "removed", "lesion", *["withdrawn"] * 4]
+    (saved,) = session.save()["reexported"]
+    assert not np.any(session.labels(date))
+    assert saved["exports"] == {"folder": saved["exports"]["folder"]}  # no SEG, no SR
+    session.close()
+
+    reopened = ReviewSession(out, patient)
+    assert reopened.lesion_ids() == []
+    assert reopened.undo() is None
+    reopened.close()

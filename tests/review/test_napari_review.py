@@ -356,13 +356,40 @@ def test_review_of_a_bare_study_folder_opens_fitted(sample, make_napari_viewer, 
     assert "short axis" in widget.message.text()
     assert [h["field"] for h in widget.session.history()][-2:] == ["organ", "nodal"]
 
-    # the node N1 clicked and Add pressed, and the widget finished before the segmentation
-    # returned, as ``caliper review`` does once the viewer is closed (its event loop gone,
-    # the result would not be stored): finish() waits for it and stores the lesion, once
+    # U undoes that change whole (organ and node): a lung lesion measured by its long axis
+    buttons["Undo [U]"].click()
+    back = widget.session.lesion(date, line_id)
+    assert (back["organ"], back["nodal"]) == ("lung", False)
+    assert back["recist_diameter_mm"] == back["long_axis_mm"]
+    assert widget.message.text().startswith(f"undone: organ ({line_id} {date})")
+    # removed, the lesion leaves the table, its mask and the sum; the new click placed
+    # before stays; U brings the lesion back
+    lesions = viewer.layers[f"{date} lesions"]
+    assert np.count_nonzero(lesions.data == back["label"]) == back["voxels"]
     n1 = truth["lesions"]["N1"]["by_date"][date]
     viewer.layers[f"{date} clicks"].add(np.array([n1["centre_lps_mm"][::-1]]))
+    widget.select_lesion(line_id)
+    buttons["Remove lesion"].click()
+    assert [r[0] for r in widget.table_rows()] == [lesion_id]
+    assert not np.any(lesions.data == back["label"])
+    assert widget.session.recist()["timepoints"][0]["sum_mm"] == round(
+        record["long_axis_mm"], 1)
+    np.testing.assert_allclose(widget.clicks(date)[0], [n1["centre_lps_mm"]], atol=1e-6)
+    widget.undo()
+    assert [r[0] for r in widget.table_rows()] == [lesion_id, line_id]
+    assert np.count_nonzero(lesions.data == back["label"]) == back["voxels"]
+    np.testing.assert_allclose(widget.clicks(date)[0], [n1["centre_lps_mm"]], atol=1e-6)
+
+    # the node N1 clicked (above) and Add pressed, and the widget finished before the
+    # segmentation returned, as ``caliper review`` does once the viewer is closed (its
+    # event loop gone, the result would not be stored): finish() waits for it and stores
+    # the lesion, once
     widget.add_from_click(organ="lymph node", nodal=True)
     assert widget.busy
+    fields = [h["field"] for h in widget.session.history()]
+    widget.undo()  # not while it runs: its result, stored after, would undo the undo
+    assert "segmentation is running" in widget.message.text()
+    assert [h["field"] for h in widget.session.history()] == fields
     stored = widget.finish()
     assert not widget.busy
     node_id = next(i for i in widget.session.lesion_ids() if i not in (lesion_id, line_id))
