@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 from imaging.errors import InputError
 from imaging.follow import reference_of
 from imaging.io import discover
+from imaging.io.atomic import atomic_path
 from imaging.io.dicom_series import load_series
 from imaging.io.discover import Series
 from imaging.io.image_files import read_image_file
@@ -99,7 +101,9 @@ class ReviewSession:
         """The timepoint's label mask (corrected lesions pasted over the job's; a removed
         lesion's gone)."""
         tp = self.timepoint(date)
-        labels = read_image_file(self.out / tp["mask"]).array.astype(np.uint8)
+        batch = self._batch_mask(date)
+        labels = read_image_file(batch if batch.is_file() else self.out / tp["mask"]
+                                 ).array.astype(np.uint8)
         labels[~np.isin(labels, [0, *(r["label"] for r in tp["lesions"] if "label" in r)])] = 0
         for r in tp["lesions"]:
             if r.get("mask_rle"):
@@ -108,6 +112,14 @@ class ReviewSession:
             elif r.get("status") in ("absent", "not_evaluated") and r.get("corrections"):
                 labels[labels == r["label"]] = 0
         return labels
+
+    def _batch_mask(self, date: str) -> Path:
+        """Where the job's own mask of ``date`` is kept once a save has written the
+        corrected one in its place (an undone correction needs the job's outline back),
+        per task: a rerun that computes the timepoint afresh writes a new one."""
+        outline = next(t for t in self.job["patients"][self.patient_id] if t["date"] == date)
+        name = Path(self.timepoint(date)["mask"]).name.removesuffix(".nii.gz")
+        return self.out / "masks" / "batch" / f"{name}.{outline['key'][:16]}.nii.gz"
 
     def lesion_ids(self) -> list[str]:
         ids: list[str] = []
@@ -353,8 +365,8 @@ class ReviewSession:
         return {**summary, "reexported": exported, "export_warnings": warnings}
 
     def corrected_dates(self) -> list[str]:
-        """Timepoints whose lesions a reader changed (a role, organ or nodal change
-        applies to every timepoint)."""
+        """Timepoints whose lesions a reader changed (a role, organ or nodal change, or a
+        removal, applies to every timepoint)."""
         changed = [c for c in self.history() if c["field"] != "accepted"]
         if any(c["field"] in ("role", "organ", "nodal", "removed") for c in changed):
             return self.dates
@@ -367,8 +379,12 @@ class ReviewSession:
         where = TimepointFiles(self.patient_id, date, outline["study_uid"], self.series(date),
                                self.job["patients"][self.patient_id].index(outline))
         records = [dict(r) for r in tp["lesions"]]
-        files = write_timepoint_files(self.out, where, self.volume(date), self.labels(date),
-                                      records, reader=self.who)
+        labels, batch = self.labels(date), self._batch_mask(date)
+        if not batch.is_file():  # the job's own, before the corrected one replaces it
+            with atomic_path(batch) as tmp:
+                shutil.copyfile(self.out / tp["mask"], tmp)
+        files = write_timepoint_files(self.out, where, self.volume(date), labels, records,
+                                      reader=self.who)
         self.state.record_export(self.patient_id, date, outline["key"], files, self.who)
         return {"date": date, **files}
 

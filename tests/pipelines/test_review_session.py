@@ -322,3 +322,39 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
     assert reopened.lesion_ids() == []
     assert reopened.undo() is None
     reopened.close()
+
+
+def test_a_correction_undone_after_a_save_gives_back_the_jobs_outline(sample, tmp_path):
+    """A save writes the corrected mask where the job's was; a correction of a lesion the
+    job segmented, undone after that save, brings back the job's outline (kept aside by
+    the save), not the corrected one."""
+    from imaging.io import read_image_file
+
+    study = _baseline_study_d(sample, tmp_path / "study")
+    with (sample / "prompts.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"
+                and r["lesion_id"] == "T1"]
+    prompts = tmp_path / "prompts.csv"
+    with prompts.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    out = tmp_path / "out"
+    assert main(["run", str(study), "--prompts", str(prompts), "--out", str(out),
+                 "--workers", "1", "--quiet"]) == 0
+    session = ReviewSession(out, "ATC-D", who="dr-test")
+    (date,) = session.dates
+    job = session.labels(date)
+    t1 = session.lesion(date, "T1")
+    ends = np.array(t1["long_axis_endpoints"])
+    cut = session.correct_clicks(date, "T1", negative=[tuple(ends[0] + 0.2 * (ends[1] -
+                                                                                ends[0]))])
+    assert cut["voxels"] < 0.95 * t1["voxels"]
+    session.save()
+    assert np.count_nonzero(session.labels(date)) == cut["voxels"]
+    assert session.undo()["lesion_id"] == "T1"
+    np.testing.assert_array_equal(session.labels(date), job)
+    assert session.lesion(date, "T1")["voxels"] == t1["voxels"] == np.count_nonzero(job)
+    (saved,) = session.save()["reexported"]
+    np.testing.assert_array_equal(read_image_file(out / saved["mask"]).array, job)
+    session.close()
