@@ -50,10 +50,12 @@ def apply_corrections(timepoints: list[dict[str, Any]], corrections: list[dict[s
         tp = by_date.get(c["date"])
         if tp is None or c["field"] == "withdrawn" or c.get("id") in withdrawn:
             continue
-        if c["field"] == "removed":
+        if c["field"] == "removed":  # at every timepoint; noted at the one it was made at
             for other in tps:
                 other["lesions"] = [r for r in other["lesions"]
                                     if r["lesion_id"] != c["lesion_id"]]
+            tp.setdefault("removed", []).append({"lesion_id": c["lesion_id"], "by": c["who"],
+                                                 "at": c["at"]})
             continue
         note = {k: c[k] for k in ("id", "field", "old", "new", "who", "at")}
         if c["field"] == "accepted":

@@ -98,6 +98,11 @@ def _patient(out: Path, pid: str, entry: dict[str, Any]) -> str:
                 f"<b>{tp['overall']}</b></td><td class='small'>{reasons}</td>"
                 f"<td class='small'>{html.escape(sign['by']) if sign else ''}</td></tr>")
         parts.append("</table>")
+    removed = [r for tp in tps for r in tp.get("removed", [])]
+    if removed:
+        parts.append("<p class='small'>Removed in review: " + "; ".join(
+            f"{html.escape(r['lesion_id'])} ({html.escape(r['by'])}, {r['at']})"
+            for r in removed) + "</p>")
     lesions: dict[str, list[tuple[dict, dict]]] = {}
     for tp in tps:
         for r in tp["lesions"]:

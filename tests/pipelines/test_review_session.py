@@ -300,6 +300,8 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
     session.remove_lesion("L1")
     assert state() == (["L2"], {second["label"]: second["voxels"]},
                        round(second["long_axis_mm"], 1))
+    report = Path(session.save()["report"]).read_text()
+    assert "Removed in review: L1 (dr-test, " in report
     third = session.add_lesion(date, [float(rows["T1"][k]) for k in "xyz"], organ="lung")
     assert third["lesion_id"] == "L3"  # not L1 again
 
@@ -315,6 +317,7 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
         "lesion", "lesion", "removed", "lesion", *["withdrawn"] * 4]
     (saved,) = session.save()["reexported"]
     assert not np.any(session.labels(date))
+    assert "Removed in review" not in (out / "report.html").read_text()
     assert saved["exports"] == {"folder": saved["exports"]["folder"]}  # no SEG, no SR
     session.close()
 
