@@ -11,21 +11,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from imaging.io import read_image_file
 from pipelines.batch.session import ReviewSession
 from pipelines.cli import main
+
+
+def _prompts_d(sample: Path, sheet: Path, lesions: tuple[str, ...]) -> Path:
+    """A prompt sheet of the sample's rows for patient D's ``lesions``."""
+    with (sample / "prompts.csv").open(newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"]
+    with sheet.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["lesion_id"] in lesions)
+    return sheet
 
 
 @pytest.fixture(scope="module")
 def patient_d(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The batch job on patient D without the prompt of its second lung nodule T2."""
     folder = tmp_path_factory.mktemp("review_d")
-    with (sample / "prompts.csv").open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"]
-    prompts = folder / "prompts.csv"
-    with prompts.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(r for r in rows if r["lesion_id"] != "T2")
+    prompts = _prompts_d(sample, folder / "prompts.csv", ("T1", "N1"))
     out = folder / "out"
     assert main(["run", str(sample / "dicom"), "--prompts", str(prompts), "--out", str(out),
                  "--workers", "2", "--quiet"]) == 0
@@ -243,8 +249,6 @@ def test_a_rerun_that_computes_a_reviewed_timepoint_afresh_keeps_its_corrections
     mask = out / saved["mask"]
 
     def files() -> tuple[int, list[str], list[str]]:
-        from imaging.io import read_image_file
-
         seg = pydicom.dcmread(folder / "seg.dcm") if (folder / "seg.dcm").exists() else None
         sr = (folder / "sr.dcm").read_bytes().decode("latin-1") if (
             folder / "sr.dcm").exists() else ""
@@ -331,17 +335,8 @@ def test_a_correction_undone_after_a_save_gives_back_the_jobs_outline(sample, tm
     """A save writes the corrected mask where the job's was; a correction of a lesion the
     job segmented, undone after that save, brings back the job's outline (kept aside by
     the save), not the corrected one."""
-    from imaging.io import read_image_file
-
     study = _baseline_study_d(sample, tmp_path / "study")
-    with (sample / "prompts.csv").open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"
-                and r["lesion_id"] == "T1"]
-    prompts = tmp_path / "prompts.csv"
-    with prompts.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    prompts = _prompts_d(sample, tmp_path / "prompts.csv", ("T1",))
     out = tmp_path / "out"
     assert main(["run", str(study), "--prompts", str(prompts), "--out", str(out),
                  "--workers", "1", "--quiet"]) == 0
