@@ -117,9 +117,12 @@ class ReviewSession:
         """Where the job's own mask of ``date`` is kept once a save has written the
         corrected one in its place (an undone correction needs the job's outline back),
         per task: a rerun that computes the timepoint afresh writes a new one."""
-        outline = next(t for t in self.job["patients"][self.patient_id] if t["date"] == date)
         name = Path(self.timepoint(date)["mask"]).name.removesuffix(".nii.gz")
-        return self.out / "masks" / "batch" / f"{name}.{outline['key'][:16]}.nii.gz"
+        return self.out / "masks" / "batch" / f"{name}.{self._outline(date)['key'][:16]}.nii.gz"
+
+    def _outline(self, date: str) -> dict[str, Any]:
+        """``job.json``'s entry for the timepoint: its UIDs and task key."""
+        return next(t for t in self.job["patients"][self.patient_id] if t["date"] == date)
 
     def lesion_ids(self) -> list[str]:
         ids: list[str] = []
@@ -375,7 +378,7 @@ class ReviewSession:
     def export(self, date: str) -> dict[str, Any]:
         """Mask, thumbnails, SEG and SR of ``date`` from its corrected lesions."""
         tp = self.timepoint(date)
-        outline = next(t for t in self.job["patients"][self.patient_id] if t["date"] == date)
+        outline = self._outline(date)
         where = TimepointFiles(self.patient_id, date, outline["study_uid"], self.series(date),
                                self.job["patients"][self.patient_id].index(outline))
         records = [dict(r) for r in tp["lesions"]]
@@ -411,9 +414,11 @@ def export_corrected_again(out: Path, state: StateStore, progress: bool = True
     written = []
     for pid, outline in job["patients"].items():
         changed = [c for c in state.corrections(pid) if c["field"] != "accepted"]
-        stale = {tp["date"] for tp in outline if tp["key"] and (r := state.result(tp["key"]))
-                 and "error" not in r and state.export_of(pid, tp["date"], tp["key"]) is None}
-        if not changed or not stale:
+        if not changed:  # (most patients: their results are not read here)
+            continue
+        stale = {tp["date"] for tp in outline if tp["key"] and state.done(tp["key"])
+                 and state.export_of(pid, tp["date"], tp["key"]) is None}
+        if not stale:
             continue
         session = ReviewSession(out, pid, who=changed[-1]["who"])
         try:

@@ -101,10 +101,11 @@ class StateStore:
         row = self._db.execute("SELECT result FROM tasks WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
-    # a review's exports --------------------------------------------------
+    # a timepoint's files written again from its corrections --------------
     def record_export(self, patient_id: str, date: str, task_key: str, files: dict[str, Any],
                       who: str | None = None) -> None:
-        """What a review's save wrote for a timepoint (replacing an earlier save's)."""
+        """What a review's save, or a rerun, wrote for a timepoint from its corrected
+        lesions (replacing what was written before)."""
         with self._db:
             self._db.execute(
                 "INSERT OR REPLACE INTO exports VALUES (?, ?, ?, ?, ?, ?)",

@@ -27,6 +27,14 @@ def _prompts_d(sample: Path, sheet: Path, lesions: tuple[str, ...]) -> Path:
     return sheet
 
 
+def _point_d(sample: Path, lesion_id: str) -> list[float]:
+    """The sample prompt sheet's point (LPS mm) for patient D's ``lesion_id``."""
+    with (sample / "prompts.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh)
+                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == lesion_id)
+    return [float(row[k]) for k in "xyz"]
+
+
 @pytest.fixture(scope="module")
 def patient_d(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The batch job on patient D without the prompt of its second lung nodule T2."""
@@ -41,10 +49,7 @@ def patient_d(sample: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_a_lesion_added_at_baseline_is_followed_into_the_follow_ups(sample, patient_d):
     truth = json.loads((sample / "truth.json").read_text())["patients"]["ATC-D"]
     t2 = truth["lesions"]["T2"]["by_date"]
-    with (sample / "prompts.csv").open(newline="") as fh:
-        row = next(r for r in csv.DictReader(fh)
-                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T2")
-    point = [float(row[k]) for k in ("x", "y", "z")]
+    point = _point_d(sample, "T2")
     session = ReviewSession(patient_d, "ATC-D", who="dr-test")
     dates = session.dates
     before = session.recist()
@@ -93,11 +98,7 @@ def test_a_bare_study_folder_is_made_ready_for_review(sample, tmp_path, capsys):
     assert session.dates == [v["date"] for v in truth["visits"]]
     assert session.lesion_ids() == []
     assert "error" in session.recist()  # nothing to score yet
-    with (sample / "prompts.csv").open(newline="") as fh:
-        row = next(r for r in csv.DictReader(fh)
-                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
-    added = session.add_lesion(session.dates[0], [float(row[k]) for k in "xyz"],
-                               organ="lung")
+    added = session.add_lesion(session.dates[0], _point_d(sample, "T1"), organ="lung")
     t1 = truth["lesions"]["T1"]["by_date"]
     for date in session.dates:
         r = session.lesion(date, added["lesion_id"])
@@ -160,6 +161,19 @@ def test_correction_clicks_in_the_prompt_sheet(sample, patient_d, tmp_path):
     session.close()
 
 
+def _review_of_baseline_d(sample: Path, tmp_path: Path
+                          ) -> tuple[Path, Path, ReviewSession, str]:
+    """``caliper review STUDY`` on a copy of patient D's baseline study: the copy, the
+    job's output, a session of reader dr-test and the study's date."""
+    from pipelines.commands.review import prepare_study
+
+    study = _baseline_study_d(sample, tmp_path / "study")
+    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
+    session = ReviewSession(out, patient, who="dr-test")
+    (date,) = session.dates
+    return study, out, session, date
+
+
 def _baseline_study_d(sample: Path, study: Path) -> Path:
     """A copy of patient D's baseline study, as a bare study folder."""
     import shutil
@@ -182,16 +196,8 @@ def test_a_save_reports_what_it_could_not_export_and_leaves_no_stale_file(sample
     refer to them: the save says so, ``errors.csv`` lists each (stage ``export``) and the
     files of the uncorrected lesions are removed, not left as the corrected ones. Saved
     again with the sources back, both are written and the rows are gone."""
-    from pipelines.commands.review import prepare_study
-
-    study = _baseline_study_d(sample, tmp_path / "study")
-    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
-    with (sample / "prompts.csv").open(newline="") as fh:
-        row = next(r for r in csv.DictReader(fh)
-                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
-    session = ReviewSession(out, patient, who="dr-test")
-    (date,) = session.dates
-    session.add_lesion(date, [float(row[k]) for k in "xyz"], organ="lung")
+    study, out, session, date = _review_of_baseline_d(sample, tmp_path)
+    session.add_lesion(date, _point_d(sample, "T1"), organ="lung")
 
     def export_rows() -> list[dict[str, str]]:
         with (out / "errors.csv").open(newline="") as fh:
@@ -233,16 +239,10 @@ def test_a_rerun_that_computes_a_reviewed_timepoint_afresh_keeps_its_corrections
     import pydicom
 
     from pipelines.batch import job
-    from pipelines.commands.review import prepare_study
 
-    study = _baseline_study_d(sample, tmp_path / "study")
-    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
-    with (sample / "prompts.csv").open(newline="") as fh:
-        row = next(r for r in csv.DictReader(fh)
-                   if r["patient_id"] == "ATC-D" and r["lesion_id"] == "T1")
-    session = ReviewSession(out, patient, who="dr-test")
-    (date,) = session.dates
-    added = session.add_lesion(date, [float(row[k]) for k in "xyz"], organ="lung")
+    study, out, session, date = _review_of_baseline_d(sample, tmp_path)
+    patient = session.patient_id
+    added = session.add_lesion(date, _point_d(sample, "T1"), organ="lung")
     (saved,) = session.save()["reexported"]
     session.close()
     folder = out / saved["exports"]["folder"]
@@ -280,16 +280,9 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
     the RECIST sum; its id is not given again) and undoes this session's changes one by
     one, last first: each undo is recorded, and a lesion brought back has its mask again.
     A later session cannot undo another's changes."""
-    from pipelines.commands.review import prepare_study
-
-    study = _baseline_study_d(sample, tmp_path / "study")
-    out, patient = prepare_study(study, "ATC-D", tmp_path / "review", progress=False)
-    with (sample / "prompts.csv").open(newline="") as fh:
-        rows = {r["lesion_id"]: r for r in csv.DictReader(fh) if r["patient_id"] == "ATC-D"}
-    session = ReviewSession(out, patient, who="dr-test")
-    (date,) = session.dates
-    first, second = (session.add_lesion(date, [float(rows[t][k]) for k in "xyz"],
-                                         organ="lung") for t in ("T1", "T2"))
+    _, out, session, date = _review_of_baseline_d(sample, tmp_path)
+    first, second = (session.add_lesion(date, _point_d(sample, t), organ="lung")
+                     for t in ("T1", "T2"))
     assert [first["lesion_id"], second["lesion_id"]] == ["L1", "L2"]
 
     def state() -> tuple[list[str], dict[int, int], float]:
@@ -306,7 +299,7 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
                        round(second["long_axis_mm"], 1))
     report = Path(session.save()["report"]).read_text()
     assert "Removed in review: L1 (dr-test, " in report
-    third = session.add_lesion(date, [float(rows["T1"][k]) for k in "xyz"], organ="lung")
+    third = session.add_lesion(date, _point_d(sample, "T1"), organ="lung")
     assert third["lesion_id"] == "L3"  # not L1 again
 
     assert session.undo()["lesion_id"] == "L3"
@@ -325,7 +318,7 @@ def test_a_lesion_removed_and_changes_undone_last_first(sample, tmp_path):
     assert saved["exports"] == {"folder": saved["exports"]["folder"]}  # no SEG, no SR
     session.close()
 
-    reopened = ReviewSession(out, patient)
+    reopened = ReviewSession(out, "ATC-D")
     assert reopened.lesion_ids() == []
     assert reopened.undo() is None
     reopened.close()
