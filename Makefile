@@ -11,7 +11,9 @@ SAMPLE ?= sample_dicom/out
 OUT    ?= out/demo
 
 # Debian packages the tests and the review need; each entry is "command-or-file:package".
+# Orthanc is the real PACS the `caliper fetch` tests query and retrieve from.
 SYSTEM_DEPS := dcm2niix:dcm2niix dciodvfy:dicom3tools xvfb-run:xvfb xauth:xauth \
+	/usr/sbin/Orthanc:orthanc \
 	/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so:libgl1-mesa-dri \
 	/usr/lib/x86_64-linux-gnu/libGL.so.1:libgl1 /usr/lib/x86_64-linux-gnu/libEGL.so.1:libegl1 \
 	/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0:libxkbcommon-x11-0 \

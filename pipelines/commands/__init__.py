@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import cohort, convert, ls, measure, recist, review, run, sample, segment
+from . import cohort, convert, fetch, ls, measure, recist, review, run, sample, segment
 
-COMMANDS = (ls, convert, segment, measure, recist, cohort, sample, run, review)
+COMMANDS = (ls, fetch, convert, segment, measure, recist, cohort, sample, run, review)
