@@ -11,9 +11,10 @@ SAMPLE ?= sample_dicom/out
 OUT    ?= out/demo
 
 # Debian packages the tests and the review need; each entry is "command-or-file:package".
-# Orthanc is the real PACS the `caliper fetch` tests query and retrieve from.
+# Orthanc is the real PACS the `caliper fetch` tests query and retrieve from; DCMTK's getscu
+# is the peer in its benchmark.
 SYSTEM_DEPS := dcm2niix:dcm2niix dciodvfy:dicom3tools xvfb-run:xvfb xauth:xauth \
-	/usr/sbin/Orthanc:orthanc \
+	/usr/sbin/Orthanc:orthanc getscu:dcmtk \
 	/usr/lib/x86_64-linux-gnu/dri/swrast_dri.so:libgl1-mesa-dri \
 	/usr/lib/x86_64-linux-gnu/libGL.so.1:libgl1 /usr/lib/x86_64-linux-gnu/libEGL.so.1:libegl1 \
 	/usr/lib/x86_64-linux-gnu/libxkbcommon-x11.so.0:libxkbcommon-x11-0 \
@@ -72,8 +73,9 @@ demo: $(STAMP)
 	@echo "review flags:       $(OUT)/errors.csv"
 	@echo "report:             $(OUT)/report.html"
 
-bench: $(STAMP)
+bench: system-deps $(STAMP)
 	$(PY) benchmarks/load_series.py
+	$(PY) benchmarks/fetch_speed.py
 	$(PY) benchmarks/measure_speed.py
 	$(PY) benchmarks/segment_speed.py
 	$(PY) benchmarks/segment_accuracy.py

@@ -271,7 +271,7 @@ def _retrieve(node: Node, calling_aet: str, timeout: float, series: RemoteSeries
         ds = event.dataset
         uid = _text(ds, "SOPInstanceUID")
         if _text(ds, "SeriesInstanceUID") != series.series_uid or not uid:
-            return 0xA900  # not what was asked for: refuse it rather than file it wrongly
+            return 0xC000  # not part of the series asked for: refused, not filed wrongly
         if uid not in here:
             with atomic_path(folder / f"{uid}.dcm") as tmp:
                 tmp.write_bytes(event.encoded_dataset())

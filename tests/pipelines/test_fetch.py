@@ -5,11 +5,6 @@ with C-FIND and C-GET."""
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,67 +14,7 @@ import pytest
 from imaging.io import load_image
 from pipelines.cli import main
 from tests.dicom_factory import axial_positions, with_spec, write_series
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class _Orthanc:
-    def __init__(self, root: Path) -> None:
-        exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
-        if not Path(exe).exists():
-            pytest.fail("Orthanc is not installed (make test installs Debian's orthanc)")
-        self.root = root
-        self.dicom_port, self.http_port = _free_port(), _free_port()
-        config = {
-            "Name": "caliper-test", "StorageDirectory": str(root / "db"),
-            "IndexDirectory": str(root / "db"), "DicomAet": "ORTHANC",
-            "DicomPort": self.dicom_port, "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
-            "DicomCheckCalledAet": True, "DicomAlwaysAllowFind": True,
-            "DicomAlwaysAllowGet": True, "DicomAlwaysAllowStore": True, "Plugins": [],
-            "MaximumStorageCacheSize": 0,  # a file removed from its store is gone at once
-        }
-        (root / "orthanc.json").write_text(json.dumps(config))
-        self.log = (root / "orthanc.log").open("w")
-        self.proc = subprocess.Popen([exe, str(root / "orthanc.json")], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        for _ in range(100):
-            try:
-                self.rest("/system")
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"Orthanc did not start; see {root / 'orthanc.log'}")
-
-    def rest(self, path: str, data: bytes | None = None, method: str | None = None):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=data,
-                                     method=method)
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read() or b"null")
-
-    def upload(self, files) -> None:
-        for f in files:
-            self.rest("/instances", Path(f).read_bytes())
-
-    def instance_file(self, sop_uid: str) -> Path:
-        """Where Orthanc keeps one instance's DICOM file."""
-        hits = self.rest("/tools/lookup", sop_uid.encode(), "POST")
-        [orthanc_id] = [h["ID"] for h in hits if h["Type"] == "Instance"]
-        uuid = self.rest(f"/instances/{orthanc_id}/attachments/dicom/info")["Uuid"]
-        return self.root / "db" / uuid[:2] / uuid[2:4] / uuid
-
-    def node(self, aet: str = "ORTHANC") -> str:
-        return f"{aet}@127.0.0.1:{self.dicom_port}"
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self.log.close()
+from tests.orthanc import Orthanc, free_port
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +34,7 @@ def pacs(tmp_path_factory):
                              series_uid="1.2.826.2.1.1"),
     }.items():
         studies[name] = write_series(src / name, axial_positions(6, 2.0), spec=spec)
-    server = _Orthanc(tmp_path_factory.mktemp("orthanc"))
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"))
     server.upload(f for files in studies.values() for f in files)
     yield server, src, studies
     server.stop()
@@ -172,7 +107,7 @@ def test_fetch_bad_input_exits_2_naming_it(pacs, tmp_path, capsys):
         ([server.node(), out, "--patient", "NOPE"], f"PACS {server.node()}: no CT series for "
                                                      "patient NOPE"),
         ([server.node("WRONG"), out, "--patient", "P1"], "rejected the association"),
-        ([f"ORTHANC@127.0.0.1:{_free_port()}", out, "--patient", "P1", "--timeout", "3"],
+        ([f"ORTHANC@127.0.0.1:{free_port()}", out, "--patient", "P1", "--timeout", "3"],
          "could not be reached"),
         (["127.0.0.1:104", out, "--patient", "P1"], "expected AET@HOST:PORT"),
         ([server.node(), out], "name the patients"),
