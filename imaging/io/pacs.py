@@ -3,11 +3,12 @@ pynetdicom.
 
 A core lab's studies often live in a PACS, not in folders. :func:`fetch` asks the PACS
 (``AET@HOST:PORT``) for the CT series of the patients or studies named (C-FIND, Study
-Root, at study then series level), and retrieves each series with C-GET over the same
-association as the query, so no port of ours has to be open to the PACS (C-MOVE would
-need the PACS to know our address). Files land in ``OUT/PATIENT/STUDY_UID/SERIES_UID/
-SOP_INSTANCE_UID.dcm``, each written atomically, as the PACS sent them; the folder is then
-an ordinary STUDIES argument for ``caliper ls`` and ``caliper run``.
+Root, at study, series and image level), and retrieves each series with C-GET: the PACS
+sends the files back over the association we opened, so no port of ours has to be open to
+it (C-MOVE would need the PACS to know our address). Files land in
+``OUT/PATIENT/STUDY_UID/SERIES_UID/SOP_INSTANCE_UID.dcm``, each written atomically, as the
+PACS sent them; the folder is then an ordinary STUDIES argument for ``caliper ls`` and
+``caliper run``.
 
 Resuming: a series whose instances (C-FIND at image level) are all on disk is not
 retrieved again, and one that is partly there is retrieved without rewriting the files
