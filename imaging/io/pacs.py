@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -72,21 +73,24 @@ class RemoteSeries:
     series_uid: str
     series_number: str
     description: str
-    instances: int = 0
-    """instances the PACS lists for the series (C-FIND at image level)"""
+    sop_uids: list[str] = field(default_factory=list, repr=False)
+    """the instances the PACS lists for the series (C-FIND at image level)"""
     already_here: int = 0
     received: int = 0
     status: str = "pending"
     """``present`` (nothing to retrieve), ``fetched`` or ``failed``"""
     error: str = ""
-    sop_uids: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def instances(self) -> int:
+        return len(self.sop_uids)
 
     def folder(self, out: Path) -> Path:
         return out / _safe(self.patient_id) / self.study_uid / self.series_uid
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        del d["sop_uids"]
+        d["instances"] = len(d.pop("sop_uids"))
         return d
 
 
@@ -204,7 +208,6 @@ def find_series(session: _Session, *, patients=(), studies=(), since: str = "",
             q = _query("IMAGE", StudyInstanceUID=study_uid, SeriesInstanceUID=s.series_uid,
                        SOPInstanceUID="")
             s.sop_uids = sorted({_text(h, "SOPInstanceUID") for h in session.find(q)} - {""})
-            s.instances = len(s.sop_uids)
             series.append(s)
     return series
 
@@ -230,7 +233,8 @@ def fetch(
     if not patients and not studies:
         raise InputError("name the patients (--patient, wildcards allowed) or studies "
                          "(--study) to fetch; Caliper does not copy a whole PACS")
-    with _session(node, calling_aet, timeout) as session:
+    connect = partial(_session, node, calling_aet, timeout)
+    with connect() as session:
         series = find_series(session, patients=patients, studies=studies, since=since)
     if not series:
         asked = ", ".join([f"patient {p}" for p in patients] + [f"study {s}" for s in studies])
@@ -245,12 +249,11 @@ def fetch(
         if s.already_here == s.instances:
             s.status = "present"
         else:
-            reason = _retrieve(node, calling_aet, timeout, s, folder, here, done, total,
-                               progress)
+            reason = _retrieve(connect, s, folder, here, done, total, progress)
             missing = s.instances - s.already_here - s.received
             if missing:
-                s.error = "; ".join(filter(None, [reason, (
-                    f"{missing} of the {s.instances} instances the PACS listed did not arrive")]))
+                lost = f"{missing} of the {s.instances} instances the PACS listed did not arrive"
+                s.error = f"{reason}; {lost}" if reason else lost
             s.status = "failed" if s.error else "fetched"
         done += s.instances
         if progress:
@@ -263,9 +266,10 @@ def fetch(
     return series
 
 
-def _retrieve(node: Node, calling_aet: str, timeout: float, series: RemoteSeries,
-              folder: Path, here: set[str], done: int, total: int, progress) -> str:
-    """C-GET one series into ``folder``, keeping the files already there."""
+def _retrieve(connect, series: RemoteSeries, folder: Path, here: set[str], done: int,
+              total: int, progress) -> str:
+    """C-GET one series into ``folder`` on an association of its own (``connect(store)``),
+    keeping the files already there."""
     expected = set(series.sop_uids)
 
     def store(event) -> int:
@@ -284,7 +288,7 @@ def _retrieve(node: Node, calling_aet: str, timeout: float, series: RemoteSeries
         return 0x0000
 
     try:
-        with _session(node, calling_aet, timeout, store) as session:
+        with connect(store) as session:
             return session.get(series)
     except InputError as exc:
         return str(exc)
