@@ -61,13 +61,12 @@ are handled):
    open below too); with a drawn line, the candidate whose chord matches the drawn
    length wins (the chord between voxel centres, as the line is drawn, and measured
    after the cut at the pleural line of step 5: a line on a nodule on the wall runs
-   towards it). With a
-   drawn box, the candidate whose extent fits the box: the gap between its outer
-   faces and the box's sides, and its area outside the box (a vessel's stubs little,
-   a leak much), each beyond a reader's margin, are its mismatch; the candidates within
-   that margin compete by edge, as a click's do (a box drawn loose would favour a leak
-   filling it). Every candidate is then kept within the box (on every slice, for a box
-   drawn on one). A click is
+   towards it). With a drawn box, the candidate whose extent fits the box: the gap
+   between its outer faces and the box's sides, and its area outside the box (a
+   vessel's stubs little, a leak much), each beyond a reader's margin, are its
+   mismatch; the candidates within that margin compete by edge, as a click's do (a
+   box drawn loose would favour a leak filling it). Every candidate is then kept
+   within the box (on every slice, for a box drawn on one). A click is
    refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
    without contrast; unless the region stands out from the ring around it by 2
@@ -765,12 +764,12 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             region = _component(region & box, seeds)
         candidates.append((score, region, info))
     ground_glass = not nodal and GROUND_GLASS_HU[0] < median < GROUND_GLASS_HU[1]
-    glass = None
-    if ground_glass and in_lung and not drawn and kept is None:
-        glass = _ground_glass_candidate(image, g, seeds, prompt, reach, gradient)
-        if glass is not None:
-            candidates.append((glass[1]["edge_strength_hu_per_mm"], glass[0],
-                               {**glass[1], "in_lung": 1.0, "wall_voxels": 0}))
+    competes = ground_glass and in_lung and not drawn and kept is None  # with the bands
+    glass = (_ground_glass_candidate(image, g, seeds, prompt, reach, gradient) if competes
+             else None)
+    if glass is not None:
+        candidates.append((glass[1]["edge_strength_hu_per_mm"], glass[0],
+                           {**glass[1], "in_lung": 1.0, "wall_voxels": 0}))
     best = max(candidates, key=lambda c: c[0])
     if best[0] > 0:  # edges about as strong (a line's scores, chord errors, are <= 0; a
         # box's are edges within its margin): the larger (a band a little tighter than a
@@ -786,8 +785,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     if leaked:  # the lesion may differ little from its surroundings
         fallbacks = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
         if ground_glass:
-            fallbacks.append(glass or _ground_glass_candidate(image, g, seeds, prompt, reach,
-                                                              gradient))
+            fallbacks.append(glass if competes else _ground_glass_candidate(
+                image, g, seeds, prompt, reach, gradient))
         scored = [(_drawn_score(f[0], g, prompt, gradient, box) if drawn
                    else f[1]["edge_strength_hu_per_mm"], f) for f in fallbacks if f is not None]
         if scored:
