@@ -2,7 +2,10 @@
 
 Liver lesions of 6-35 mm, 55 HU darker or 40 HU brighter than the liver, on 0.6, 1.25
 and 5 mm slices, clicked at their centre or 0.4 of the way to their edge; faint ones
-(10-35 mm, 20 HU darker or brighter) also from their long-axis line; lung nodules
+(10-35 mm, 20 HU darker or brighter) also from their long-axis line; lesions inside a
+small organ bounded within a click's reach (a kidney, enhanced or not, and a thyroid
+lobe), darker or brighter, on 1.25 and 5 mm slices, clicked at their centre or 0.4 out;
+lung nodules
 of 10-30 mm, free, on two crossing vessels or flat on the chest wall, on 0.6-5 mm
 slices, from the deepest point, three random points in the inner half, the long-axis
 line and the box around the nodule on that line's slice; oval nodules 12 mm across and
@@ -27,7 +30,22 @@ from imaging.errors import PromptError
 from imaging.measure import measure_mask
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import dice, label_prompts, spread_pct
-from imaging.segment.phantoms import limb_mass, liver_lesion, lung_nodule, off_centre, oval_nodule
+from imaging.segment.phantoms import (
+    KIDNEY,
+    THYROID_LOBE,
+    limb_mass,
+    liver_lesion,
+    lung_nodule,
+    off_centre,
+    organ_lesion,
+    oval_nodule,
+)
+
+ORGANS = {  # name: semi-axes, HU, the lesions' diameters and HU
+    "kidney, enhanced": (KIDNEY, 150.0, (12.0, 20.0, 30.0), (10.0, 60.0, 220.0)),
+    "kidney, unenhanced": (KIDNEY, 35.0, (12.0, 20.0, 30.0), (0.0, 80.0)),
+    "thyroid lobe": (THYROID_LOBE, 110.0, (8.0, 12.0, 16.0), (40.0, 170.0)),
+}
 
 
 def _run(image, truth, prompt) -> tuple[float, float, bool] | None:
@@ -98,6 +116,20 @@ def main() -> None:
             total += 1
         kind = "darker " if hu < 100 else "brighter"
         print(f"  {diameter:4.0f} mm  {thickness:4.2f} mm slices  {kind}  | " + " | ".join(cells))
+    print("lesions inside a small organ (a click at the centre, one 0.4 out)")
+    for organ, (semi_axes, organ_hu, diameters, lesion_hus) in ORGANS.items():
+        for diameter, hu, thickness in itertools.product(diameters, lesion_hus, (1.25, 5.0)):
+            image, truth, centre, axes = organ_lesion(semi_axes, organ_hu, diameter, hu,
+                                                      thickness)
+            cells = []
+            for offset in (0.0, 0.4):
+                click = PointPrompt(tuple(off_centre(centre, axes, offset)))
+                text, bad = _cell(f"click {offset:.1f}", _run(image, truth, click))
+                cells.append(text)
+                failed += bad
+                total += 1
+            print(f"  {organ:18s} {diameter:4.0f} mm  {hu:4.0f} HU  {thickness:4.2f} mm slices  | "
+                  + " | ".join(cells))
     print("lung nodules (deepest point, three inner-half clicks, the long-axis line, its box)")
     for diameter, thickness, contact in itertools.product(
             (10.0, 20.0, 30.0), (0.6, 1.25, 2.5, 5.0), ("free", "vessels", "pleura")):

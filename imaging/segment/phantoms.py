@@ -1,7 +1,8 @@
 """Synthetic lesions with an exact truth, for the segmentation tests and the sweep
 benchmark (``benchmarks/segment_sweep.py``): a liver lesion darker or brighter than
-its organ, a lung nodule free, on crossing vessels or flat on the chest wall, and a
-large elongated mass in the muscle of a limb, near its skin. Each
+its organ, a lesion inside a small organ (a kidney, a thyroid lobe), a lung nodule free,
+on crossing vessels or flat on the chest wall, and a large elongated mass in the muscle
+of a limb, near its skin. Each
 is blurred as a scanner would (more across thick slices) and given Gaussian noise from
 a fixed seed, so the same call gives the same image."""
 
@@ -13,7 +14,7 @@ from scipy import ndimage
 from ..geometry import Geometry
 from ..volume import Volume
 
-__all__ = ["limb_mass", "liver_lesion", "lung_nodule", "off_centre"]
+__all__ = ["limb_mass", "liver_lesion", "lung_nodule", "off_centre", "organ_lesion"]
 
 
 def _grid(extent: np.ndarray, spacing: np.ndarray):
@@ -55,6 +56,33 @@ def liver_lesion(diameter_mm: float, lesion_hu: float, thickness_mm: float = 2.5
               + ((z - c[2]) / axes[2]) ** 2 <= 1)
     hu[lesion] = lesion_hu
     return Volume(_scanned(hu, spacing, 0.7, 15.0, 1), g), Volume(lesion.astype(np.uint8), g), \
+        c, axes
+
+
+KIDNEY = (55.0, 30.0, 25.0)  # semi-axes (mm) of a kidney, 11 x 6 x 5 cm
+THYROID_LOBE = (25.0, 11.0, 12.0)  # and of a thyroid lobe
+
+
+def organ_lesion(organ_axes: tuple[float, float, float], organ_hu: float, diameter_mm: float,
+                 lesion_hu: float, thickness_mm: float = 2.5):
+    """A small organ (an ellipsoid of semi-axes ``organ_axes``, ``organ_hu``: a kidney,
+    a thyroid lobe) in fat (-100 HU), bounded well within a click's reach, with one
+    ellipsoidal lesion (axes 1 : 0.85 : 0.9) of ``diameter_mm`` at its centre; 0.8 mm
+    pixels, noise SD 12 HU. Returns the image, the truth, the lesion's centre (LPS mm)
+    and its semi-axes (mm)."""
+    spacing = np.array([0.8, 0.8, thickness_mm])
+    organ = np.asarray(organ_axes, dtype=float)
+    extent = 2 * organ + np.array([60.0, 60.0, 40.0])
+    g, x, y, z = _grid(extent, spacing)
+    c = extent / 2
+    hu = np.full(x.shape, -100.0)
+    hu[((x - c[0]) / organ[0]) ** 2 + ((y - c[1]) / organ[1]) ** 2
+       + ((z - c[2]) / organ[2]) ** 2 <= 1] = organ_hu
+    axes = diameter_mm / 2 * np.array([1.0, 0.85, 0.9])
+    lesion = (((x - c[0]) / axes[0]) ** 2 + ((y - c[1]) / axes[1]) ** 2
+              + ((z - c[2]) / axes[2]) ** 2 <= 1)
+    hu[lesion] = lesion_hu
+    return Volume(_scanned(hu, spacing, 0.8, 12.0, 7), g), Volume(lesion.astype(np.uint8), g), \
         c, axes
 
 

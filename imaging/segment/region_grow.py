@@ -52,10 +52,15 @@ are handled):
    of those within 10% of the strongest, the one holding most (a blurred edge's
    gradient is flat about its half-way point, where a band a little tighter,
    cutting inside the lesion, may score a hair higher: a 7.8 mm nodule came out
-   6.3 mm). A click in soft tissue on a part that differs inside a mass (an enhancing
-   focus, a vessel through it: its own edge is the sharper) gets the mass: a
-   candidate at least 8 x larger, with an edge within reach at least half as strong,
-   that holds the winner and the ring around it. One whose rays find no edge counts
+   6.3 mm). A click in soft tissue on a lesion inside a small organ (a kidney, a
+   thyroid lobe: bounded within the rays' reach, its edge with fat the sharper) gets the
+   lesion: a candidate inside the winner, at most 1/8 of its size, edged at least 0.3 x
+   as strongly, whose median lies within 3 of its robust SDs of the seed's while the
+   winner's lies further (the organ is another tissue than the one clicked). A click
+   on a part that differs inside a mass (an enhancing focus, a vessel through it: its
+   own edge is the sharper) gets the mass: a candidate at least 8 x larger, with an
+   edge within reach at least half as strong, that holds the winner and the ring around
+   it. One whose rays find no edge counts
    as a leak, and so does a band whose seed side reaches down into aerated lung and
    whose region holds it (that is the lung; a lesion darker than its organ has a band
    open below too); with a drawn line, the candidate whose chord matches the drawn
@@ -430,6 +435,9 @@ EDGELESS = 2.0  # an outline whose gradient is under this x the lesion's texture
 CONTAINER_SIZE = 8  # a candidate this many times the winner's size, around it,
 CONTAINER_EDGE = 0.5  # edged at least this x as strongly, is the mass the winner is part of
 CONTAINER_HOLDS = 0.9  # when it holds this share of the winner and of the ring around it
+PART_EDGE = 0.3  # a part of the winner, made of the clicked tissue, edged at least this x as
+PART_UNLIKE = 3.0  # strongly, is the lesion when the click lies this many robust SDs from
+# the winner's median (a lesion in an organ: the organ's edge with fat is the sharper)
 NOISE_HOLE_MM = 2.0  # a hole in a band's region no larger than a ball of this radius: noise
 
 
@@ -777,7 +785,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         best = max((c for c in candidates if c[0] >= EDGE_TIE * best[0]),
                    key=lambda c: c[1].sum())
         if not (drawn or nodal or in_lung):
-            best = _container(best, candidates, reach)
+            part = _clicked_part(best, candidates, image, median)
+            best = part if part is not best else _container(best, candidates, reach)
     if drawn:
         leaked = -best[0] > 0.3 * expected  # far from what was drawn
     else:  # every band leaks, or the best one finds its edge only far out along most rays
@@ -824,6 +833,37 @@ def _container(best: tuple[float, np.ndarray, dict[str, Any]],
         if filled[best[1]].mean() >= CONTAINER_HOLDS and filled[ring].mean() >= CONTAINER_HOLDS:
             return score, region, info
     return best
+
+
+def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
+                  candidates: list[tuple[float, np.ndarray, dict[str, Any]]],
+                  image: np.ndarray, median: float) -> tuple[float, np.ndarray, dict[str, Any]]:
+    """The lesion inside an organ that won around it: a 20 mm cyst in a kidney, a 12 mm
+    nodule in a thyroid lobe. The organ's edge with the fat around it is sharper than the
+    lesion's with the organ, and the organ, bounded within the rays' reach, won (+215 to
+    +450%). A candidate inside the winner (which, holes filled, holds CONTAINER_HOLDS of
+    it and of the ring around it; at most 1/CONTAINER_SIZE of its size), made of the
+    clicked tissue (its median within PART_UNLIKE of its robust SDs of the seed's) while
+    the winner's median lies PART_UNLIKE of them or more from the seed's, and edged at
+    least PART_EDGE x as strongly, is the lesion: the best-edged such. (The SDs are the
+    part's: the winner's are widened by the part it holds.) The reverse of
+    :func:`_container`, which applies when the part's edge is the sharper: an enhancing
+    focus in a sarcoma."""
+    around = float(np.median(image[best[1]]))
+    filled = _fill_holes(best[1])
+    size = int(best[1].sum())
+    parts = []
+    for candidate in candidates:
+        score, region, _ = candidate
+        if (score < PART_EDGE * best[0] or CONTAINER_SIZE * int(region.sum()) > size
+                or filled[region].mean() < CONTAINER_HOLDS
+                or filled[_ring(region)].mean() < CONTAINER_HOLDS):
+            continue
+        centre, spread = _robust(image[region])
+        unlike = PART_UNLIKE * max(spread, SPREAD_FLOOR_HU)
+        if abs(median - centre) < unlike <= abs(median - around):
+            parts.append(candidate)
+    return max(parts, key=lambda c: c[0]) if parts else best
 
 
 def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
