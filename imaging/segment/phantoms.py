@@ -14,7 +14,8 @@ from scipy import ndimage
 from ..geometry import Geometry
 from ..volume import Volume
 
-__all__ = ["limb_mass", "liver_lesion", "lung_nodule", "off_centre", "organ_lesion"]
+__all__ = ["KIDNEY", "THYROID_LOBE", "limb_mass", "liver_lesion", "lung_nodule", "off_centre",
+           "organ_lesion"]
 
 
 def _grid(extent: np.ndarray, spacing: np.ndarray):

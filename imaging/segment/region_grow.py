@@ -55,24 +55,23 @@ are handled):
    6.3 mm). A click in soft tissue on a lesion inside a small organ (a kidney, a
    thyroid lobe: bounded within the rays' reach, its edge with fat the sharper) gets the
    lesion: a candidate inside the winner, at most 1/8 of its size, edged at least 0.3 x
-   as strongly, whose median lies within 3 of its robust SDs of the seed's while the
-   winner's lies further (the organ is another tissue than the one clicked). A click
-   on a part that differs inside a mass (an enhancing focus, a vessel through it: its
-   own edge is the sharper) gets the mass: a candidate at least 8 x larger, with an
-   edge within reach at least half as strong, that holds the winner and the ring around
-   it. One whose rays find no edge counts
-   as a leak, and so does a band whose seed side reaches down into aerated lung and
-   whose region holds it (that is the lung; a lesion darker than its organ has a band
-   open below too); with a drawn line, the candidate whose chord matches the drawn
-   length wins (the chord between voxel centres, as the line is drawn, and measured
-   after the cut at the pleural line of step 5: a line on a nodule on the wall runs
-   towards it). With a drawn box, the candidate whose extent fits the box: the gap
-   between its outer faces and the box's sides, and its area outside the box (a
-   vessel's stubs little, a leak much), each beyond a reader's margin, are its
-   mismatch; the candidates within that margin compete by edge, as a click's do (a
-   box drawn loose would favour a leak filling it). Every candidate is then kept
-   within the box (on every slice, for a box drawn on one). A click is
-   refused when the winner's bound lies within 0.3 robust SDs of the seed's
+   as strongly, whose median lies within 3 of its robust SDs (at least 8 HU) of the
+   seed's while the winner's lies further (the organ is another tissue than the one
+   clicked). A click on a part that differs inside a mass (an enhancing focus, a vessel
+   through it: its own edge is the sharper) gets the mass: a candidate at least 8 x
+   larger, with an edge within reach at least half as strong, that holds the winner and
+   the ring around it. One whose rays find no edge counts as a leak, and so does a band
+   whose seed side reaches down into aerated lung and whose region holds it (that is
+   the lung; a lesion darker than its organ has a band open below too); with a drawn
+   line, the candidate whose chord matches the drawn length wins (the chord between
+   voxel centres, as the line is drawn, and measured after the cut at the pleural line
+   of step 5: a line on a nodule on the wall runs towards it). With a drawn box, the
+   candidate whose extent fits the box: the gap between its outer faces and the box's
+   sides, and its area outside the box (a vessel's stubs little, a leak much), each
+   beyond a reader's margin, are its mismatch; the candidates within that margin compete
+   by edge, as a click's do (a box drawn loose would favour a leak filling it). Every
+   candidate is then kept within the box (on every slice, for a box drawn on one). A
+   click is refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
    without contrast; unless the region stands out from the ring around it by 2
    robust SDs (a 6 mm lesion clicked off-centre has half its organ in the seed's
@@ -841,22 +840,25 @@ def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
     """The lesion inside an organ that won around it: a 20 mm cyst in a kidney, a 12 mm
     nodule in a thyroid lobe. The organ's edge with the fat around it is sharper than the
     lesion's with the organ, and the organ, bounded within the rays' reach, won (+215 to
-    +450%). A candidate inside the winner (which, holes filled, holds CONTAINER_HOLDS of
+    +850%). A candidate inside the winner (which, holes filled, holds CONTAINER_HOLDS of
     it and of the ring around it; at most 1/CONTAINER_SIZE of its size), made of the
-    clicked tissue (its median within PART_UNLIKE of its robust SDs of the seed's) while
-    the winner's median lies PART_UNLIKE of them or more from the seed's, and edged at
-    least PART_EDGE x as strongly, is the lesion: the best-edged such. (The SDs are the
-    part's: the winner's are widened by the part it holds.) The reverse of
-    :func:`_container`, which applies when the part's edge is the sharper: an enhancing
-    focus in a sarcoma."""
+    clicked tissue (its median within PART_UNLIKE of its robust SDs, at least
+    SPREAD_FLOOR_HU, of the seed's) while the winner's median lies PART_UNLIKE of them or
+    more from the seed's, and edged at least PART_EDGE x as strongly, is the lesion: the
+    best-edged such. (The SDs are the part's: the winner's are widened by the part it
+    holds.) The reverse of :func:`_container`, which applies when the part's edge is the
+    sharper: an enhancing focus in a sarcoma."""
+    size = int(best[1].sum())
+    small = [c for c in candidates
+             if c[0] >= PART_EDGE * best[0] and CONTAINER_SIZE * int(c[1].sum()) <= size]
+    if not small:
+        return best
     around = float(np.median(image[best[1]]))
     filled = _fill_holes(best[1])
-    size = int(best[1].sum())
     parts = []
-    for candidate in candidates:
-        score, region, _ = candidate
-        if (score < PART_EDGE * best[0] or CONTAINER_SIZE * int(region.sum()) > size
-                or filled[region].mean() < CONTAINER_HOLDS
+    for candidate in small:
+        region = candidate[1]
+        if (filled[region].mean() < CONTAINER_HOLDS
                 or filled[_ring(region)].mean() < CONTAINER_HOLDS):
             continue
         centre, spread = _robust(image[region])
