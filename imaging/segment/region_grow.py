@@ -175,9 +175,12 @@ are handled):
    region, or a low-contrast one); else, or when refused from there, the click's
    stands (a hypodense 21 mm pancreatic lesion of the sample cohort, clicked at its
    centre, came out +8% as a low-contrast lesion; from its deepest point, 2 mm away, a
-   band open below into the fat won, +24%). ``recentred_mm`` and ``cast_from_lps`` in
-   the details. Correction clicks correct that result: they are applied with the
-   prompt's point moved there.
+   band open below into the fat won, +24%). Nor is it kept when it is 8 x the click's
+   or larger: a structure around the lesion won from its centre (a 20 mm cyst 35 HU
+   below the kidney: from its centre every ray's near samples are the cyst's, they give
+   it no band of its own, and the kidney came back, +453%). ``recentred_mm`` and
+   ``cast_from_lps`` in the details. Correction clicks correct that result: they are
+   applied with the prompt's point moved there.
    Every click in a lesion's inner half then starts from nearly one point, with
    nearly one seed median and one set of rays: the clicks of MIRP STS_002 (15 in
    its inner half) gave +6.7..+13.2%, six beyond 10%, and now +7.1..+8.5%; those of
@@ -742,8 +745,14 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     drawn = isinstance(prompt, DrawnPrompt)
     star = STAR_FACTOR if in_lung or nodal or drawn else STAR_FACTOR_SOFT
     box = _in_box(image.shape, g, prompt)
+    own = rays
     for band in bands:  # a later band's first edge distances come from the rays cast at
-        # the previous band's deepest point (within the lesion), clamped around the start
+        # the previous band's deepest point (within the lesion), clamped around the start;
+        # in soft tissue, from the start's own when that point lies outside this band (an
+        # organ's deepest point off the lesion inside it: every ray left the lesion's band
+        # at once). Not in lung: LIDC-0002's box, Dice 0.73 -> 0.60
+        if not in_lung and not band[0] <= rays[1][0, 0] <= band[1]:
+            rays = own
         wall_voxels = 0
         region, r_med, cast_from, rays = _cast(image, g, seeds, band, start, rays, reach,
                                                expected, nodal, star)
@@ -1732,6 +1741,10 @@ def segment(volume: Volume, prompt: Prompt, *, nodal: bool = False,
         return first
     if ("low_contrast" in again.details) != ("low_contrast" in first.details):
         return first  # seen from there, the lesion is another kind: the click's stands
+    if again.mask.array.sum() >= CONTAINER_SIZE * first.mask.array.sum():  # from its
+        # centre, a structure around it won: the organ around a cyst whose own band the
+        # centre's rays, all within the cyst, no longer find (the click's stands)
+        return first
     return Segmentation(again.mask, again.measurement,
                         {**again.details, "recentred_mm": round(moved, 2),
                          "cast_from_lps": [float(v) for v in deepest]})
