@@ -60,7 +60,9 @@ are handled):
    clicked). A click on a part that differs inside a mass (an enhancing focus, a vessel
    through it: its own edge is the sharper) gets the mass: a candidate at least 8 x
    larger, with an edge within reach at least half as strong, that holds the winner and
-   the ring around it. One whose rays find no edge counts as a leak, and so does a band
+   the ring around it, and whose HU span the clicked tissue's (within 5 of its robust
+   SDs: a heterogeneous mass does, an organ around a lesion does not). One whose rays
+   find no edge counts as a leak, and so does a band
    whose seed side reaches down into aerated lung and whose region holds it (that is
    the lung; a lesion darker than its organ has a band open below too); with a drawn
    line, the candidate whose chord matches the drawn length wins (the chord between
@@ -437,6 +439,8 @@ EDGELESS = 2.0  # an outline whose gradient is under this x the lesion's texture
 CONTAINER_SIZE = 8  # a candidate this many times the winner's size, around it,
 CONTAINER_EDGE = 0.5  # edged at least this x as strongly, is the mass the winner is part of
 CONTAINER_HOLDS = 0.9  # when it holds this share of the winner and of the ring around it
+CONTAINER_LIKE = 5.0  # and the clicked tissue lies within this many of its robust SDs: a
+# heterogeneous mass spans its focus (STS_003: 3.1-3.4), an organ not its lesion (13.8)
 PART_EDGE = 0.3  # a part of the winner, made of the clicked tissue, edged at least this x as
 PART_UNLIKE = 3.0  # strongly, is the lesion when the click lies this many robust SDs from
 # the winner's median (a lesion in an organ: the organ's edge with fat is the sharper)
@@ -794,7 +798,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
                    key=lambda c: c[1].sum())
         if not (drawn or nodal or in_lung):
             part = _clicked_part(best, candidates, image, median)
-            best = part if part is not best else _container(best, candidates, reach)
+            best = part if part is not best else _container(best, candidates, reach,
+                                                            image, median)
     if drawn:
         leaked = -best[0] > 0.3 * expected  # far from what was drawn
     else:  # every band leaks, or the best one finds its edge only far out along most rays
@@ -821,16 +826,20 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
 
 
 def _container(best: tuple[float, np.ndarray, dict[str, Any]],
-               candidates: list[tuple[float, np.ndarray, dict[str, Any]]], reach: float
-               ) -> tuple[float, np.ndarray, dict[str, Any]]:
+               candidates: list[tuple[float, np.ndarray, dict[str, Any]]], reach: float,
+               image: np.ndarray, median: float) -> tuple[float, np.ndarray, dict[str, Any]]:
     """The mass around a part of it that was clicked: a part that differs inside a mass in
     soft tissue (an enhancing focus, a vessel through it) has an edge of its own, often
     sharper than the mass's with what surrounds it, and won (two of MIRP STS_003's 15
     further clicks: a 17 mm focus, -66 and -68%). A candidate at least CONTAINER_SIZE x
     larger, with an edge of its own within reach (not an organ running past the rays)
     at least CONTAINER_EDGE x as strong, that holds the winner and the ring around it
-    (its holes filled) is the lesion. Not in lung (the lung around a nodule is no lesion)
-    nor for a node or a drawn prompt (the reader chose its extent)."""
+    (its holes filled) is the lesion, when its HU span the clicked tissue's (the seed's
+    median within CONTAINER_LIKE of its robust SDs, at least SPREAD_FLOOR_HU): a
+    heterogeneous mass does, an organ around a lesion does not (a 12 mm cyst in the
+    kidney on 5 mm slices, its edge the sharper, came back as the kidney, +649%). Not in
+    lung (the lung around a nodule is no lesion) nor for a node or a drawn prompt (the
+    reader chose its extent)."""
     ring = _ring(best[1])
     size = int(best[1].sum())
     for score, region, info in sorted(candidates, key=lambda c: -int(c[1].sum())):
@@ -838,7 +847,10 @@ def _container(best: tuple[float, np.ndarray, dict[str, Any]],
                 or info["radius_median_mm"] >= LEAK_SUSPECT * reach):
             continue
         filled = _fill_holes(region)
-        if filled[best[1]].mean() >= CONTAINER_HOLDS and filled[ring].mean() >= CONTAINER_HOLDS:
+        if filled[best[1]].mean() < CONTAINER_HOLDS or filled[ring].mean() < CONTAINER_HOLDS:
+            continue
+        centre, spread = _robust(image[region])
+        if abs(median - centre) <= CONTAINER_LIKE * max(spread, SPREAD_FLOOR_HU):
             return score, region, info
     return best
 

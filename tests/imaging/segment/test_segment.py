@@ -291,15 +291,18 @@ def test_lesion_inside_a_small_organ_is_not_the_organ(organ, organ_hu, diameter,
 @pytest.mark.parametrize(("organ", "organ_hu", "diameter", "lesion_hu", "thickness"), [
     (KIDNEY, 35.0, 20.0, 0.0, 1.25),  # a cyst in the unenhanced kidney
     (THYROID_LOBE, 110.0, 16.0, 40.0, 5.0),  # a nodule in a lobe five slices thick
+    (KIDNEY, 150.0, 12.0, 10.0, 5.0),  # a small cyst, its edge the sharper
 ])
 def test_lesion_inside_a_small_organ_clicked_off_centre(organ, organ_hu, diameter, lesion_hu,
                                                         thickness):
-    """Two ways a lesion inside a small organ, clicked 0.4 out, still came out as the organ
-    once the lesion won over it: cast again from the cyst's centre, whose rays all lie
-    within the cyst (35 HU below the kidney) and find no band of its own, the kidney won
-    and was kept (+453%); on 5 mm slices the nodule's band was measured with the rays
+    """Three ways a lesion inside a small organ, clicked 0.4 out, still came out as the
+    organ once the lesion won over it: cast again from the cyst's centre, whose rays all
+    lie within the cyst (35 HU below the kidney) and find no band of its own, the kidney
+    won and was kept (+453%); on 5 mm slices the nodule's band was measured with the rays
     from the lobe's deepest point, off the nodule, which left the band at once and gave
-    it no region (+227%)."""
+    it no region (+227%); a 12 mm cyst on 5 mm slices, whose edge is the sharper, was
+    taken for a part inside a mass, and the mass, the kidney, won (+649%): the kidney's
+    HU do not span the cyst's."""
     image, truth, centre, axes = organ_lesion(organ, organ_hu, diameter, lesion_hu, thickness)
     res = segment(image, PointPrompt(tuple(off_centre(centre, axes, 0.4))))
     ours, ref = res.measurement.long_axis_mm, measure_mask(truth).long_axis_mm
