@@ -61,17 +61,19 @@ are handled):
    through it: its own edge is the sharper) gets the mass: a candidate at least 8 x
    larger, with an edge within reach at least half as strong, that holds the winner and
    the ring around it, and whose HU span the clicked tissue's (within 5 of its robust
-   SDs: a heterogeneous mass does, an organ around a lesion does not). One whose rays
-   find no edge counts as a leak, and so does a band
-   whose seed side reaches down into aerated lung and whose region holds it (that is
-   the lung; a lesion darker than its organ has a band open below too); with a drawn
-   line, the candidate whose chord matches the drawn length wins (the chord between
-   voxel centres, as the line is drawn, and measured after the cut at the pleural line
-   of step 5: a line on a nodule on the wall runs towards it). With a drawn box, the
-   candidate whose extent fits the box: the gap between its outer faces and the box's
-   sides, and its area outside the box (a vessel's stubs little, a leak much), each
-   beyond a reader's margin, are its mismatch; the candidates within that margin compete
-   by edge, as a click's do (a box drawn loose would favour a leak filling it). Every
+   SDs: a heterogeneous mass does, an organ around a lesion does not). A darker core at
+   the centre of a bounded mass looks the same as a cyst in a kidney: a click on it may
+   get the core (README; the drawn diameter gets the mass). A candidate whose rays find
+   no edge counts as a leak, and so does a band whose seed side reaches down into
+   aerated lung and whose region holds it (that is the lung; a lesion darker than its
+   organ has a band open below too); with a drawn line, the candidate whose chord
+   matches the drawn length wins (the chord between voxel centres, as the line is
+   drawn, and measured after the cut at the pleural line of step 5: a line on a nodule
+   on the wall runs towards it). With a drawn box, the candidate whose extent fits the
+   box: the gap between its outer faces and the box's sides, and its area outside the
+   box (a vessel's stubs little, a leak much), each beyond a reader's margin, are its
+   mismatch; the candidates within that margin compete by edge, as a click's do (a box
+   drawn loose would favour a leak filling it). Every
    candidate is then kept within the box (on every slice, for a box drawn on one). A
    click is refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
