@@ -52,28 +52,30 @@ are handled):
    of those within 10% of the strongest, the one holding most (a blurred edge's
    gradient is flat about its half-way point, where a band a little tighter,
    cutting inside the lesion, may score a hair higher: a 7.8 mm nodule came out
-   6.3 mm). A click in soft tissue on a lesion inside a small organ (a kidney, a
-   thyroid lobe: bounded within the rays' reach, its edge with fat the sharper) gets the
-   lesion: a candidate inside the winner, at most 1/8 of its size, edged at least 0.3 x
-   as strongly, whose median lies within 3 of its robust SDs (at least 8 HU) of the
-   seed's while the winner's lies further (the organ is another tissue than the one
-   clicked). A click on a part that differs inside a mass (an enhancing focus, a vessel
-   through it: its own edge is the sharper) gets the mass: a candidate at least 8 x
-   larger, with an edge within reach at least half as strong, that holds the winner and
-   the ring around it, and whose HU span the clicked tissue's (within 5 of its robust
-   SDs: a heterogeneous mass does, an organ around a lesion does not). A darker core at
-   the centre of a bounded mass looks the same as a cyst in a kidney: a click on it may
-   get the core (README; the drawn diameter gets the mass). A candidate whose rays find
-   no edge counts as a leak, and so does a band whose seed side reaches down into
-   aerated lung and whose region holds it (that is the lung; a lesion darker than its
-   organ has a band open below too); with a drawn line, the candidate whose chord
-   matches the drawn length wins (the chord between voxel centres, as the line is
-   drawn, and measured after the cut at the pleural line of step 5: a line on a nodule
-   on the wall runs towards it). With a drawn box, the candidate whose extent fits the
-   box: the gap between its outer faces and the box's sides, and its area outside the
-   box (a vessel's stubs little, a leak much), each beyond a reader's margin, are its
-   mismatch; the candidates within that margin compete by edge, as a click's do (a box
-   drawn loose would favour a leak filling it). Every
+   6.3 mm). A click in soft tissue on a lesion inside a small organ (a kidney, a thyroid
+   lobe: bounded within the rays' reach, its edge with fat the sharper) gets the lesion:
+   a candidate inside the winner, at most 1/8 of its size, edged at least 0.3 x as
+   strongly, whose median lies within 3 of its robust SDs (at least 8 HU) of the seed's
+   while the winner's lies further (the organ is another tissue than the one clicked);
+   when no band inside such a winner is the lesion (a 30 mm cyst clicked at its centre:
+   the rays' near samples are all cyst, the far ones too close to it to split), the
+   low-contrast candidates (below) are offered as parts. A click on a part that differs
+   inside a mass (an enhancing focus, a vessel through it: its own edge is the sharper)
+   gets the mass: a candidate at least 8 x larger, with an edge within reach at least
+   half as strong, that holds the winner and the ring around it, and whose HU span the
+   clicked tissue's (within 5 of its robust SDs: a heterogeneous mass does, an organ
+   around a lesion does not). A darker core at the centre of a bounded mass looks the
+   same as a cyst in a kidney: a click on it may get the core (README; the drawn diameter
+   gets the mass). A candidate whose rays find no edge counts as a leak, and so does a
+   band whose seed side reaches down into aerated lung and whose region holds it (that
+   is the lung; a lesion darker than its organ has a band open below too); with a
+   drawn line, the candidate whose chord matches the drawn length wins (the chord between
+   voxel centres, as the line is drawn, and measured after the cut at the pleural line of
+   step 5: a line on a nodule on the wall runs towards it). With a drawn box, the
+   candidate whose extent fits the box: the gap between its outer faces and the box's
+   sides, and its area outside the box (a vessel's stubs little, a leak much), each
+   beyond a reader's margin, are its mismatch; the candidates within that margin compete
+   by edge, as a click's do (a box drawn loose would favour a leak filling it). Every
    candidate is then kept within the box (on every slice, for a box drawn on one). A
    click is refused when the winner's bound lies within 0.3 robust SDs of the seed's
    median: that boundary runs through the clicked tissue itself, as in a mass
@@ -800,6 +802,13 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
                    key=lambda c: c[1].sum())
         if not (drawn or nodal or in_lung):
             part = _clicked_part(best, candidates, image, median)
+            if part is best and _foreign(best[1], image, median):  # and no band of the
+                # lesion's own among the candidates (a 30 mm cyst in the unenhanced kidney
+                # clicked at its centre: the rays' near samples are all cyst, the far ones
+                # 35 HU from it, under SPLIT_MIN_HU): the low-contrast candidates may be it
+                inner = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
+                part = _clicked_part(best, [(f[1]["edge_strength_hu_per_mm"], *f)
+                                            for f in inner], image, median)
             best = part if part is not best else _container(best, candidates, reach,
                                                             image, median)
     if drawn:
@@ -889,6 +898,13 @@ def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
         if abs(median - centre) < unlike <= abs(median - around):
             parts.append(candidate)
     return max(parts, key=lambda c: c[0]) if parts else best
+
+
+def _foreign(region: np.ndarray, image: np.ndarray, median: float) -> bool:
+    """Whether ``region`` is another tissue than the clicked one: the seed's median lies
+    PART_UNLIKE of its robust SDs (at least SPREAD_FLOOR_HU) or more from its own."""
+    centre, spread = _robust(image[region])
+    return abs(median - centre) >= PART_UNLIKE * max(spread, SPREAD_FLOOR_HU)
 
 
 def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
