@@ -802,8 +802,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
                    key=lambda c: c[1].sum())
         if not (drawn or nodal or in_lung):
             part = _clicked_part(best, candidates, image, median)
-            if part is best and _foreign(best[1], image, median):  # and no band of the
-                # lesion's own among the candidates (a 30 mm cyst in the unenhanced kidney
+            if part is best and _sds_from(best[1], image, median) >= PART_UNLIKE:  # and no
+                # band of the lesion's own among the candidates (a 30 mm cyst in the kidney
                 # clicked at its centre: the rays' near samples are all cyst, the far ones
                 # 35 HU from it, under SPLIT_MIN_HU): the low-contrast candidates may be it
                 inner = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
@@ -860,8 +860,7 @@ def _container(best: tuple[float, np.ndarray, dict[str, Any]],
         filled = _fill_holes(region)
         if filled[best[1]].mean() < CONTAINER_HOLDS or filled[ring].mean() < CONTAINER_HOLDS:
             continue
-        centre, spread = _robust(image[region])
-        if abs(median - centre) <= CONTAINER_LIKE * max(spread, SPREAD_FLOOR_HU):
+        if _sds_from(region, image, median) <= CONTAINER_LIKE:
             return score, region, info
     return best
 
@@ -879,7 +878,9 @@ def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
     more from the seed's, and edged at least PART_EDGE x as strongly, is the lesion: the
     best-edged such. (The SDs are the part's: the winner's are widened by the part it
     holds.) The reverse of :func:`_container`, which applies when the part's edge is the
-    sharper: an enhancing focus in a sarcoma."""
+    sharper: an enhancing focus in a sarcoma. Offered the bands' candidates, then, when
+    none is such a part and the winner is another tissue than the one clicked, the
+    low-contrast candidates (a 30 mm cyst clicked at its centre has no band of its own)."""
     size = int(best[1].sum())
     small = [c for c in candidates
              if c[0] >= PART_EDGE * best[0] and CONTAINER_SIZE * int(c[1].sum()) <= size]
@@ -900,11 +901,12 @@ def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
     return max(parts, key=lambda c: c[0]) if parts else best
 
 
-def _foreign(region: np.ndarray, image: np.ndarray, median: float) -> bool:
-    """Whether ``region`` is another tissue than the clicked one: the seed's median lies
-    PART_UNLIKE of its robust SDs (at least SPREAD_FLOOR_HU) or more from its own."""
+def _sds_from(region: np.ndarray, image: np.ndarray, median: float) -> float:
+    """How far the seed's ``median`` lies from ``region``'s, in the region's robust SDs
+    (at least SPREAD_FLOOR_HU): PART_UNLIKE or more, the region is another tissue than
+    the one clicked."""
     centre, spread = _robust(image[region])
-    return abs(median - centre) >= PART_UNLIKE * max(spread, SPREAD_FLOOR_HU)
+    return abs(median - centre) / max(spread, SPREAD_FLOOR_HU)
 
 
 def _deviation_candidates(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
