@@ -741,6 +741,7 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     start = kept[1] if kept else np.asarray(prompt.point, dtype=float)
     rays = t, profiles = _rays(image, g, start, reach)
     candidates: list[tuple[float, np.ndarray, dict[str, Any]]] = []
+    inner: list[tuple[np.ndarray, dict[str, float]]] | None = None  # low-contrast, once cast
     bands = [kept[0]] if kept else _candidate_bands(t, profiles, median)
     if nodal:  # a node stands in fat (a band holding fat is not the node), and what is
         # far brighter than its core is a vessel
@@ -816,7 +817,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
     else:  # every band leaks, or the best one finds its edge only far out along most rays
         leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
     if leaked:  # the lesion may differ little from its surroundings
-        fallbacks = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
+        fallbacks = list(inner) if inner is not None else _deviation_candidates(
+            image, g, seeds, prompt, reach, gradient, nodal)
         if ground_glass:
             fallbacks.append(glass if competes else _ground_glass_candidate(
                 image, g, seeds, prompt, reach, gradient))

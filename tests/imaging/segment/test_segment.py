@@ -267,6 +267,16 @@ def test_small_liver_lesion_is_not_the_organ(lesion_hu, offset, thickness):
     assert overlap >= 0.85
 
 
+def _assert_organ_lesion_found(organ, organ_hu, diameter, lesion_hu, thickness, offset):
+    """A click ``offset`` of the way out on the lesion inside the organ gets the lesion:
+    its long axis within 10% of the truth's, Dice at least 0.85."""
+    image, truth, centre, axes = organ_lesion(organ, organ_hu, diameter, lesion_hu, thickness)
+    res = segment(image, PointPrompt(tuple(off_centre(centre, axes, offset))))
+    ours, ref = res.measurement.long_axis_mm, measure_mask(truth).long_axis_mm
+    assert abs(ours / ref - 1) <= 0.1, (ours, ref, res.details)
+    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+
+
 @pytest.mark.parametrize(("organ", "organ_hu", "diameter", "lesion_hu"), [
     (KIDNEY, 150.0, 20.0, 220.0),  # brighter than the enhanced kidney
     (KIDNEY, 150.0, 30.0, 60.0),  # darker
@@ -285,11 +295,7 @@ def test_lesion_inside_a_small_organ_is_not_the_organ(organ, organ_hu, diameter,
     samples are all cyst and the far ones 35 HU from it, too close to split: the only
     band held the kidney too (+265%), and the low-contrast candidate, around the seed's
     own HU, is the cyst."""
-    image, truth, centre, axes = organ_lesion(organ, organ_hu, diameter, lesion_hu)
-    res = segment(image, PointPrompt(tuple(off_centre(centre, axes, offset))))
-    ours, ref = res.measurement.long_axis_mm, measure_mask(truth).long_axis_mm
-    assert abs(ours / ref - 1) <= 0.1, (ours, ref, res.details)
-    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+    _assert_organ_lesion_found(organ, organ_hu, diameter, lesion_hu, 2.5, offset)
 
 
 @pytest.mark.parametrize(("organ", "organ_hu", "diameter", "lesion_hu", "thickness"), [
@@ -307,11 +313,7 @@ def test_lesion_inside_a_small_organ_clicked_off_centre(organ, organ_hu, diamete
     it no region (+227%); a 12 mm cyst on 5 mm slices, whose edge is the sharper, was
     taken for a part inside a mass, and the mass, the kidney, won (+649%): the kidney's
     HU do not span the cyst's."""
-    image, truth, centre, axes = organ_lesion(organ, organ_hu, diameter, lesion_hu, thickness)
-    res = segment(image, PointPrompt(tuple(off_centre(centre, axes, 0.4))))
-    ours, ref = res.measurement.long_axis_mm, measure_mask(truth).long_axis_mm
-    assert abs(ours / ref - 1) <= 0.1, (ours, ref, res.details)
-    assert dice(res.full_mask(image.geometry), truth.array) >= 0.85
+    _assert_organ_lesion_found(organ, organ_hu, diameter, lesion_hu, thickness, 0.4)
 
 
 def test_necrotic_mass_drawn_across_is_the_mass():
