@@ -184,7 +184,9 @@ def _write_axial(spec: CTSeriesSpec, hu: np.ndarray, g: Geometry, folder: Path,
         ds = ct_slice_dataset(spec, stored, position, number,
                               sop_instance_uid=str(uid_from(spec.series_uid, int(k))))
         if compress:
-            ds.compress(pydicom.uid.RLELossless, encoding_plugin="pydicom")
+            # keep the seed's instance UID (pydicom's default makes a new random one)
+            ds.compress(pydicom.uid.RLELossless, encoding_plugin="pydicom",
+                        generate_instance_uid=False)
         write_dataset(ds, folder / _name(rng, 10))
     return int(hu.shape[0])
 
