@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from threadpoolctl import threadpool_limits
 
 from imaging.geometry import Geometry
 from imaging.io.atomic import write_csv_atomic
@@ -276,6 +277,13 @@ def write_preview(results: list[dict], path: Path) -> Path:
     return path
 
 
+def _one_blas_thread() -> None:
+    """A worker's BLAS runs on one thread: the renderer's (n, 3) @ (3, 3) products on every
+    voxel would otherwise start a thread per core in each worker, and the workers fight for
+    the cores (the cohort took 63 s on 2 cores, 32 s like this; the same bytes)."""
+    threadpool_limits(1, user_api="blas")
+
+
 def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
              preview: bool = False,
              progress: Callable[[int, int], None] | None = None) -> dict:
@@ -284,7 +292,7 @@ def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
     visits = [Visit(p, n, seed, out) for p in chosen for n in range(len(p.weeks))]
     results: list[dict] = []
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
             for n, res in enumerate(pool.map(_write_visit, visits), start=1):
                 results.append(res)
                 if progress:
