@@ -1,12 +1,11 @@
 """Segmentation of every prompted lesion of the sample cohort, against the generator's
-exact truth (floors at today's level; the goal is 10% for every lesion)."""
+exact truth: the goal, every long axis within 10% (today the largest error is 8.1%, a
+pancreatic lesion; the lung and bone lesions within 5%)."""
 
 from __future__ import annotations
 
 import csv
 import json
-
-import numpy as np
 
 from imaging.io import discover, load_series
 from imaging.segment import PointPrompt, segment
@@ -34,5 +33,4 @@ def test_every_sample_lesion_from_its_prompt(sample):
     assert sum(len(v) for v in errors.values()) == 19
     for kind in ("lung", "bone"):
         assert max(abs(e) for e in errors[kind]) <= 5.0, (kind, errors[kind])
-    assert np.median(np.abs(errors["node"])) <= 10.0, errors["node"]
-    assert max(abs(e) for v in errors.values() for e in v) <= 30.0, errors
+    assert max(abs(e) for v in errors.values() for e in v) <= 10.0, errors
