@@ -4,12 +4,13 @@ Prompts per lesion: the label's deepest point, three random points in its inner 
 its long-axis line and the box around it on that line's slice. Prints Dice, long/short-
 axis errors and time per prompt, then the summary against the goals (median Dice >= 0.85;
 long axis within 10% for >= 90%) over the prompts the goals name (all but the box), the
-clicks' spread per lesion (goal: within 5% of each other) and per kind of prompt.
+clicks' spread per lesion (goal: within 5% of each other) and per kind of prompt. Then the
+same for every prompted lesion of the sample cohort, against the generator's exact masks.
 With ``--correct N``, every result outside 10% or below Dice 0.8 gets up to N correction
 clicks, one at a time, as a reader would give them in the review: at the deepest point of
 the largest error, outside (the part that is not the lesion) or inside (the part missed).
 
-Usage: python benchmarks/segment_accuracy.py [--clicks N] [--correct N]
+Usage: python benchmarks/segment_accuracy.py [--clicks N] [--correct N] [--sample DIR]
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import numpy as np
 
 from imaging.io import load_image, read_image_file
 from imaging.segment.evaluation import evaluate, missed, spread_pct
+from sample_dicom import generate
+from sample_dicom.truth import prompted_lesions
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "lesions"
 
@@ -53,6 +56,35 @@ def _table(rows: list) -> None:
               f"{'  bounded by what was drawn' if r.bounded else ''}")
 
 
+def _summary(rows: list) -> None:
+    """The goals over the prompts they name (all but the box), the clicks' spread per
+    lesion and the figures per kind of prompt."""
+    goal = [r for r in rows if r.prompt != "box"]
+    dices = [r.dice for r in goal]
+    measured = [r for r in goal if not r.error]
+    within = sum(abs(r.long_error_pct) <= 10 for r in measured)
+    print(f"\nprompts (the box left out): {len(goal)}, refused: {len(goal) - len(measured)}")
+    print(f"median Dice {np.median(dices):.3f} (goal >= 0.85); long axis within 10%: "
+          f"{within} of {len(goal)} prompts, {100 * within / len(goal):.0f}% (goal >= 90%; "
+          f"a refused prompt counts as missed; {within} of the {len(measured)} measured)")
+    bounded = [r for r in measured if r.bounded]
+    if bounded:
+        print(f"  of them {len(bounded)} bounded by the drawn line (the image gives no edge: "
+              f"the long axis is the reader's): "
+              + ", ".join(f"{r.case} {r.prompt} {r.long_error_pct:+.1f}%" for r in bounded))
+    spreads = []
+    for case in dict.fromkeys(r.case for r in rows):
+        lengths = [r.long_mm for r in rows if r.case == case and not r.error
+                   and r.prompt not in ("line", "box")]
+        spreads.append(f"{case} {spread_pct(lengths):.1f}%" if lengths else f"{case} all refused")
+    print("clicks' spread, the longest long axis over the shortest from the deepest point and "
+          "the inner-half clicks (goal <= 5%): " + ", ".join(spreads))
+    for kind in ("deepest", "line", "box"):
+        sub = [r for r in rows if r.prompt == kind]
+        print(f"  {kind:8s}: median Dice {np.median([r.dice for r in sub]):.3f}, within 10%: "
+              f"{sum(abs(r.long_error_pct) <= 10 for r in sub if not r.error)}/{len(sub)}")
+
+
 def _corrections(rows: list, corrected: list, most: int) -> None:
     """The corrected results and how many correction clicks each miss needed."""
     print(f"\ncorrection clicks (up to {most}) on each result outside 10% or below Dice 0.8:")
@@ -78,6 +110,9 @@ def main() -> None:
     parser.add_argument("--correct", type=int, default=0, metavar="N",
                         help="up to N correction clicks for each result outside 10%% or "
                              "below Dice 0.8")
+    parser.add_argument("--sample", type=Path, metavar="DIR",
+                        help="the sample cohort (caliper sample DIR) to check too; by default "
+                             "one is generated in a temporary folder (about 35 s)")
     args = parser.parse_args()
     rows, more = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -92,30 +127,7 @@ def main() -> None:
     corrected = [r for r in rows if "+" in r.prompt]
     rows = [r for r in rows if "+" not in r.prompt]
     _table(rows)
-    goal = [r for r in rows if r.prompt != "box"]
-    dices = [r.dice for r in goal]
-    measured = [r for r in goal if not r.error]
-    within = sum(abs(r.long_error_pct) <= 10 for r in measured)
-    print(f"\nprompts (the box left out): {len(goal)}, refused: {len(goal) - len(measured)}")
-    print(f"median Dice {np.median(dices):.3f} (goal >= 0.85); long axis within 10%: "
-          f"{within} of {len(goal)} prompts, {100 * within / len(goal):.0f}% (goal >= 90%; "
-          f"a refused prompt counts as missed; {within} of the {len(measured)} measured)")
-    bounded = [r for r in measured if r.bounded]
-    if bounded:
-        print(f"  of them {len(bounded)} bounded by the drawn line (the image gives no edge: "
-              f"the long axis is the reader's): "
-              + ", ".join(f"{r.case} {r.prompt} {r.long_error_pct:+.1f}%" for r in bounded))
-    spreads = []
-    for case in dict.fromkeys(r.case for r in rows):
-        lengths = [r.long_mm for r in rows if r.case == case and not r.error
-                   and r.prompt not in ("line", "box")]
-        spreads.append(f"{case} {spread_pct(lengths):.1f}%" if lengths else f"{case} all refused")
-    print("clicks' spread, the longest long axis over the shortest from the deepest point and "
-          "the inner-half clicks (goal <= 5%): " + ", ".join(spreads))
-    for kind in ("deepest", "line", "box"):
-        sub = [r for r in rows if r.prompt == kind]
-        print(f"  {kind:8s}: median Dice {np.median([r.dice for r in sub]):.3f}, within 10%: "
-              f"{sum(abs(r.long_error_pct) <= 10 for r in sub if not r.error)}/{len(sub)}")
+    _summary(rows)
     if args.correct:
         _corrections(rows, corrected, args.correct)
     if more:
@@ -130,6 +142,23 @@ def main() -> None:
                     f"{np.median([r.dice for r in ok]):.3f}" if ok else "")
             print(f"  {case:18s} within 10%: {sum(abs(e) <= 10 for e in errors)}/{len(sub)}, "
                   f"refused {len(sub) - len(ok)}; {span}")
+    _sample_cohort(args.sample)
+
+
+def _sample_cohort(folder: Path | None) -> None:
+    """The same prompts on every prompted lesion of the sample cohort, against the
+    generator's exact masks (the cohort generated in a temporary folder unless given)."""
+    where = str(folder) if folder else "generated in a temporary folder"
+    with tempfile.TemporaryDirectory() as tmp:
+        if folder is None:
+            folder = Path(tmp)
+            generate(folder)
+        rows = []
+        for name, image, label, nodal in prompted_lesions(folder):
+            rows += evaluate(name, image, label, nodal=nodal, box=True)
+    print(f"\nsample cohort ({where}), against the generator's true masks:")
+    _table(rows)
+    _summary(rows)
 
 
 if __name__ == "__main__":

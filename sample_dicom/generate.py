@@ -14,6 +14,8 @@ poses all come from the seed). Layout under OUT:
   and volume measured on the generator's own masks, and the expected RECIST
   1.1 response per visit (the scorer run on those truths); ``cases/<patient>.json``
   holds each patient's RECIST case built from the truth.
+* ``truth/<patient>_<date>.nii.gz``: the true lesions of each visit, one label image
+  on its soft-tissue series' grid (each lesion's value is its ``label`` in truth.json).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from threadpoolctl import threadpool_limits
 from imaging.geometry import Geometry
 from imaging.io.atomic import write_csv_atomic
 from imaging.io.dicom_writer import CTSeriesSpec, ct_slice_dataset, uid_from, write_dataset
+from imaging.io.image_files import write_image_file
 from imaging.measure import measure_mask
 from imaging.recist import score
 from imaging.volume import Volume
@@ -143,6 +146,7 @@ def _write_visit(visit: Visit) -> dict:
     files += _write_localizer(_series_spec(visit, 1, "TOPOGRAM", "T20s"), hu, g,
                               study_dir / _name(rng, 8), rng)
 
+    mask_file = _write_truth_mask(visit, g, masks)
     truth = {}
     crops = {}
     for spec, mask in zip(p.lesions, masks, strict=True):
@@ -172,8 +176,24 @@ def _write_visit(visit: Visit) -> dict:
         "series_uid": visit.uid("series", 2), "pose": {
             "shift_mm": [round(v, 2) for v in pose.shift_mm],
             "yaw_deg": round(pose.yaw_deg, 2), "pitch_deg": round(pose.pitch_deg, 2)},
-        "compressed": compress, "files": files, "lesions": truth, "crops": crops,
+        "compressed": compress, "truth_mask": mask_file, "files": files, "lesions": truth,
+        "crops": crops,
     }
+
+
+def _write_truth_mask(visit: Visit, g: Geometry, masks: list[np.ndarray]) -> str:
+    """The true lesions of a visit as one label image on its soft-tissue series' grid
+    (lesion n of the patient, counted from 1, has the value n; NIfTI, compressed): what a
+    segmentation is checked against. Returns its path relative to the cohort's folder."""
+    labels = np.zeros(masks[0].shape, np.uint8)
+    for n, mask in enumerate(masks, start=1):
+        if labels[mask].any():
+            raise ValueError(f"ATC-{visit.patient.id} {visit.date}: lesion {n} overlaps "
+                             "another; the label image cannot hold both")
+        labels[mask] = n
+    relative = f"truth/ATC-{visit.patient.id}_{visit.date.isoformat()}.nii.gz"
+    write_image_file(Volume(labels, g), visit.out / relative)
+    return relative
 
 
 def _write_axial(spec: CTSeriesSpec, hu: np.ndarray, g: Geometry, folder: Path,
@@ -315,10 +335,11 @@ def generate(out: Path, *, patients: int = 7, seed: int = 0, workers: int = 2,
         truth["patients"][f"ATC-{p.id}"] = {
             "age": p.age, "sex": p.sex, "notes": p.notes,
             "visits": [{k: v[k] for k in ("week", "date", "study_uid", "series_uid", "pose",
-                                          "compressed")} for v in mine],
+                                          "compressed", "truth_mask")} for v in mine],
             "lesions": {s.id: {"role": s.role, "organ": s.organ, "nodal": s.nodal,
+                               "label": n,
                                "by_date": {v["date"]: v["lesions"][s.id] for v in mine}}
-                        for s in p.lesions},
+                        for n, s in enumerate(p.lesions, start=1)},
             "recist_case": case,
             "expected": {
                 "overall_by_date": {tp["date"]: tp["overall"] for tp in result["timepoints"]},

@@ -1,0 +1,41 @@
+"""The sample cohort's prompted lesions with their true masks, for checking a
+segmentation against the generator's exact truth (the accuracy benchmark and tests)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from imaging.io import discover, load_series, read_image_file
+from imaging.volume import Volume
+
+__all__ = ["prompted_lesions"]
+
+
+def prompted_lesions(folder: Path) -> Iterator[tuple[str, Volume, Volume, bool]]:
+    """Each lesion of ``prompts.csv`` at the visit it is prompted on (baseline, or the
+    visit a new lesion appears): ``(name, image, label, nodal)``, the image the soft-
+    tissue series as loaded from DICOM, the label the lesion's true mask on its grid."""
+    truth = json.loads((folder / "truth.json").read_text())
+    inventory = discover(folder / "dicom")
+    with (folder / "prompts.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    images: dict[str, Volume] = {}
+    for row in rows:
+        patient = truth["patients"][row["patient_id"]]
+        date = row["study_date"] or patient["visits"][0]["date"]
+        visit = next(v for v in patient["visits"] if v["date"] == date)
+        if visit["series_uid"] not in images:
+            images = {visit["series_uid"]: load_series(inventory.get(visit["series_uid"]))}
+        image = images[visit["series_uid"]]
+        labels = read_image_file(folder / visit["truth_mask"], dtype=None)
+        lesion = patient["lesions"][row["lesion_id"]]
+        mask = Volume((labels.array == lesion["label"]).astype(np.uint8), image.geometry)
+        if not labels.geometry.same_grid(image.geometry):
+            raise ValueError(f"{folder / visit['truth_mask']}: not on the grid of series "
+                             f"{visit['series_uid']}")
+        yield f"{row['patient_id']} {row['lesion_id']}", image, mask, lesion["nodal"]
