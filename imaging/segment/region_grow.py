@@ -89,14 +89,18 @@ are handled):
    one finds its edge only far out (past 3/4 of the rays' reach) along most rays
    (a lesion that differs little from its surroundings, such as a thyroid mass
    between muscle and gland, or a hypodense pancreatic lesion), a low-contrast
-   candidate competes. A scout pass on the image smoothed more (1.5 mm, so the
-   noise SD falls about threefold) stops each ray where the HU leave the seed's
-   median +- 3 SDs (the SD counted as at least 8 HU; when the seed's is below that, a
-   tight candidate, at least 3 HU, competes too: a lesion 20 HU from its organ lies
-   within +- 24 HU of it; it is cast again from its deepest point, as a band is, and
-   the larger cast kept: on 5 mm slices that point wanders over a flat top of the
-   distance map. When the tight band leaks too (a click off the centre of a 10 mm
-   faint lesion has the organ in its ball, and the lesion's core beyond its median),
+   candidate competes; with a drawn line, when the best one's chord misses the drawn
+   length by over 30%, or its edge lies further from its centre than 3/4 of that length
+   along most rays (it runs on where nothing was drawn: a line across a thyroid mass
+   beside the trachea, its chord 15% long, had the neck's muscles, +104%). A scout
+   pass on the image smoothed more (1.5 mm, so the noise SD falls about threefold) stops
+   each ray where the HU leave the seed's median +- 3 SDs (the SD counted as at least 8
+   HU; when the seed's is below that, a tight candidate, at least 3 HU, competes too: a
+   lesion 20 HU from its organ lies within +- 24 HU of it; it is cast again from its
+   deepest point, as a band is, and the larger cast kept: on 5 mm slices that point
+   wanders over a flat top of the distance map. When the tight band leaks too (a click
+   off the centre of a 10 mm faint lesion has the organ in its ball, and the lesion's
+   core beyond its median),
    a half-way band runs from half-way between the seed's median and the organ's (the
    rays' outer half) to well past the seed's, then again from the median it found);
    a candidate whose edge lies past 3/4 of the rays' reach along most rays yields to
@@ -438,6 +442,9 @@ LEAK_SUSPECT = 0.75  # a band whose edge lies this far out along most rays may b
 BOX_GAP = 0.25  # a reader's margin: a region's edges this far (x the box's longest side,
 # two ends) inside a drawn box fit it
 BOX_OUT = 0.1  # and its area outside the box this thick (a vessel's stubs)
+LINE_RADIUS_MAX = 0.75  # a drawn lesion's edge lies this x the drawn length from its centre
+# at most, along most rays (half the length 1.5 x: one twice as long across the slices as
+# drawn lies 1.1 x), or it runs on where no line was drawn
 LINE_OUTRUN = 1.2  # a drawn lesion without an edge running past this x the line is bounded
 EDGELESS = 2.0  # an outline whose gradient is under this x the lesion's texture's: no edge
 CONTAINER_SIZE = 8  # a candidate this many times the winner's size, around it,
@@ -813,7 +820,8 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
             best = part if part is not best else _container(best, candidates, reach,
                                                             image, median)
     if drawn:
-        leaked = -best[0] > 0.3 * expected  # far from what was drawn
+        leaked = (-best[0] > 0.3 * expected  # far from what was drawn
+                  or best[2]["radius_median_mm"] > LINE_RADIUS_MAX * expected)
     else:  # every band leaks, or the best one finds its edge only far out along most rays
         leaked = best[0] < 0 or best[2]["radius_median_mm"] >= LEAK_SUSPECT * reach
     if leaked:  # the lesion may differ little from its surroundings

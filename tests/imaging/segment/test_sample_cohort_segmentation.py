@@ -1,14 +1,20 @@
 """Segmentation of every prompted lesion of the sample cohort, against the generator's
-exact truth: the goal, every long axis within 10% (today the largest error is 8.1%, a
-pancreatic lesion; the lung and bone lesions within 5%)."""
+exact truth. From the prompt sheet's click: the goal, every long axis within 10% (today
+the largest error is 8.1%, a pancreatic lesion; the lung and bone lesions within 5%).
+From a reader's prompts made from the true masks (as for the real lesions): Dice and
+long axis."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+import numpy as np
+
 from imaging.io import discover, load_series
 from imaging.segment import PointPrompt, segment
+from imaging.segment.evaluation import evaluate
+from sample_dicom.truth import prompted_lesions
 
 
 def test_every_sample_lesion_from_its_prompt(sample):
@@ -34,3 +40,21 @@ def test_every_sample_lesion_from_its_prompt(sample):
     for kind in ("lung", "bone"):
         assert max(abs(e) for e in errors[kind]) <= 5.0, (kind, errors[kind])
     assert max(abs(e) for v in errors.values() for e in v) <= 10.0, errors
+
+
+def test_every_sample_lesion_from_a_readers_prompts(sample):
+    """The issue's prompts on every prompted lesion, against the generator's true masks:
+    the deepest point, three inner-half clicks and the long-axis line (and the box)."""
+    rows = [row for name, image, label, nodal in prompted_lesions(sample)
+            for row in evaluate(name, image, label, nodal=nodal, box=True)]
+    assert len(rows) == 19 * 6
+    assert [r for r in rows if r.error] == []
+    goal = [r for r in rows if r.prompt != "box"]
+    assert np.median([r.dice for r in goal]) >= 0.95  # 0.991 today (goal 0.85)
+    within = sum(abs(r.long_error_pct) <= 10 for r in goal)
+    assert within >= 0.94 * len(goal), within  # 91 of 95 today (goal 90%)
+    lines = {r.case: r.long_error_pct for r in rows if r.prompt == "line"}
+    # a line across a thyroid mass beside the trachea had run into the neck's muscles
+    # (+104%, +121%): now -5.6% and -4.1%; the worst line is the pancreatic lesion's
+    assert max(abs(e) for e in lines.values()) <= 20.0, lines
+    assert all(abs(lines[f"ATC-{p} T1"]) <= 10.0 for p in "ACE"), lines
