@@ -132,7 +132,8 @@ are handled):
    neighbours even where it stays above the band) are cut out, and the node
    is followed slice by slice away from the click only while its outline is
    a real edge (with thick slices the slice beyond a pole is often muscle of
-   the node's HU).
+   the node's HU); where it widens away from a click near a pole, a slice may
+   widen by a slice's thickness in-plane, when that outline is an edge.
 4. **Separation from attached structures**: a morphological opening with a
    ball of a quarter of the lesion's radius (0.7-4.5 mm; the radius from the
    distance map of the region with its holes filled) cuts thin
@@ -644,14 +645,26 @@ def _edge_distances(t: np.ndarray, profiles: np.ndarray, band: tuple[float, floa
     return t[first]
 
 
-def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray) -> np.ndarray:
+def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray, grow: int
+           ) -> np.ndarray:
     """A node slice by slice away from the seeds' slices: each slice kept only where
     the slice nearer the seeds has the node, and only while most of its outline is a
     real edge (next to tissue outside the band). With thick slices the slice beyond a
-    node's pole is often muscle of the node's HU: its outline there is no edge."""
+    node's pole is often muscle of the node's HU: its outline there is no edge. Where
+    the node widens away from the click (a click near a pole), its slice within the
+    nearer one's outline is cut inside the node, an outline of no edge too: then the
+    slice may widen by up to ``grow`` voxels (a slice's thickness, in-plane), its pieces
+    touching the nearer slice's, and is kept when that outline is an edge (a click near
+    a node's pole had lost its larger half: Dice 0.43)."""
     ks = [int(s[0]) for s in seeds]
     out = region.copy()
     cross = ndimage.generate_binary_structure(2, 1)
+
+    def edged(piece: np.ndarray, k: int) -> bool:
+        outline = piece & ~ndimage.binary_erosion(piece, structure=cross)
+        edge = outline & ndimage.binary_dilation(~inband[k], structure=cross)
+        return not outline.any() or edge.sum() >= 0.5 * outline.sum()
+
     for ks_range, step in ((range(max(ks) + 1, region.shape[0]), -1),
                            (range(min(ks) - 1, -1, -1), 1)):
         stop = False
@@ -659,12 +672,16 @@ def _taper(region: np.ndarray, seeds: list[np.ndarray], inband: np.ndarray) -> n
             if stop:
                 out[k] = False
                 continue
-            out[k] &= out[k + step]
-            outline = out[k] & ~ndimage.binary_erosion(out[k], structure=cross)
-            edge = outline & ndimage.binary_dilation(~inband[k], structure=cross)
-            if outline.any() and edge.sum() < 0.5 * outline.sum():
-                out[k] = False
-                stop = True
+            nearer = out[k + step]
+            piece = region[k] & nearer
+            if not edged(piece, k):
+                wider = region[k] & ndimage.binary_dilation(nearer, structure=cross,
+                                                            iterations=grow)
+                labels, _ = ndimage.label(wider, structure=cross)
+                wider = np.isin(labels, np.setdiff1d(labels[nearer], [0]))
+                stop = not (wider.any() and edged(wider, k))
+                piece = wider if not stop else np.zeros_like(piece)
+            out[k] = piece
     return out
 
 
@@ -725,7 +742,8 @@ def _band_region(image: np.ndarray, g: Geometry, seeds: list[np.ndarray],
                       np.full(len(limit), float(limit.max())))
     region = _component(region & kept, seeds)
     if nodal:
-        region = _component(_taper(region, seeds, inband), seeds)
+        grow = max(1, int(np.ceil(g.spacing[2] / min(g.spacing[:2]))))
+        region = _component(_taper(region, seeds, inband, grow), seeds)
     return region
 
 
