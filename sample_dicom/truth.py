@@ -24,7 +24,7 @@ def prompted_lesions(folder: Path) -> Iterator[tuple[str, Volume, Volume, bool]]
     inventory = discover(folder / "dicom")
     with (folder / "prompts.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    images: dict[str, Volume] = {}
+    images: dict[str, Volume] = {}  # the series at hand only (rows come by patient)
     for row in rows:
         patient = truth["patients"][row["patient_id"]]
         date = row["study_date"] or patient["visits"][0]["date"]
