@@ -14,6 +14,8 @@ import pydicom
 from imaging.io import discover
 from imaging.recist import score
 from pipelines.cli import main
+from sample_dicom.cohort import PATIENTS
+from sample_dicom.generate import Visit, _write_visit
 from tests.dicom_factory import dciodvfy_errors
 
 
@@ -90,21 +92,19 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 def test_the_compressed_study_is_as_deterministic_as_the_rest(sample, tmp_path):
-    """The RLE-compressed visit, written again alone, gives the same bytes: its instance
-    UIDs come from the seed like every other (pydicom's ``compress`` makes new random
-    ones unless told not to)."""
-    from sample_dicom.cohort import PATIENTS
-    from sample_dicom.generate import Visit, _write_visit
-
+    """The RLE-compressed visit, written again alone, gives the same bytes (its DICOM and
+    its true-mask image): its instance UIDs come from the seed like every other
+    (pydicom's ``compress`` makes new random ones unless told not to)."""
     truth = json.loads((sample / "truth.json").read_text())
     pid, n = next((pid, n) for pid, p in truth["patients"].items()
                   for n, v in enumerate(p["visits"]) if v["compressed"])
     spec = next(p for p in PATIENTS if f"ATC-{p.id}" == pid)
     _write_visit(Visit(spec, n, truth["seed"], tmp_path))
-    again = sorted(p for p in (tmp_path / "dicom").rglob("*") if p.is_file())
+    again = sorted(p for p in tmp_path.rglob("*") if p.is_file())
     syntaxes = {pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID
-                for p in again}
+                for p in again if p.is_relative_to(tmp_path / "dicom")}
     assert "1.2.840.10008.1.2.5" in syntaxes  # the compressed series is among them
-    changed = [p.name for p in again
+    assert (tmp_path / truth["patients"][pid]["visits"][n]["truth_mask"]) in again
+    changed = [str(p.relative_to(tmp_path)) for p in again
                if p.read_bytes() != (sample / p.relative_to(tmp_path)).read_bytes()]
     assert changed == []
