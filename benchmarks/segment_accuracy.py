@@ -154,8 +154,9 @@ def _sample_cohort(folder: Path | None) -> None:
             folder = Path(tmp)
             generate(folder)
         rows = []
-        for name, image, label, nodal in prompted_lesions(folder):
-            rows += evaluate(name, image, label, nodal=nodal, box=True)
+        for lesion in prompted_lesions(folder):
+            rows += evaluate(lesion.name, lesion.image, lesion.label, nodal=lesion.nodal,
+                             box=True)
     print(f"\nsample cohort ({where}), against the generator's true masks:")
     _table(rows)
     _summary(rows)

@@ -7,19 +7,34 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from imaging.io import discover, load_series, read_image_file
 from imaging.volume import Volume
 
-__all__ = ["prompted_lesions"]
+__all__ = ["PromptedLesion", "prompted_lesions"]
 
 
-def prompted_lesions(folder: Path) -> Iterator[tuple[str, Volume, Volume, bool]]:
+class PromptedLesion(NamedTuple):
+    name: str
+    """``"<patient> <lesion>"``."""
+    image: Volume
+    """The soft-tissue series of the visit it is prompted on, as loaded from DICOM."""
+    label: Volume
+    """Its true mask on that grid (1 inside)."""
+    nodal: bool
+    organ: str
+    click: tuple[float, float, float]
+    """The prompt sheet's click (LPS mm)."""
+    truth: dict[str, Any]
+    """Its truth.json record at that visit (long and short axis, volume...)."""
+
+
+def prompted_lesions(folder: Path) -> Iterator[PromptedLesion]:
     """Each lesion of ``prompts.csv`` at the visit it is prompted on (baseline, or the
-    visit a new lesion appears): ``(name, image, label, nodal)``, the image the soft-
-    tissue series as loaded from DICOM, the label the lesion's true mask on its grid."""
+    visit a new lesion appears), with its true mask."""
     truth = json.loads((folder / "truth.json").read_text())
     inventory = discover(folder / "dicom")
     with (folder / "prompts.csv").open() as fh:
@@ -38,4 +53,7 @@ def prompted_lesions(folder: Path) -> Iterator[tuple[str, Volume, Volume, bool]]
         if not labels.geometry.same_grid(image.geometry):
             raise ValueError(f"{folder / visit['truth_mask']}: not on the grid of series "
                              f"{visit['series_uid']}")
-        yield f"{row['patient_id']} {row['lesion_id']}", image, mask, lesion["nodal"]
+        yield PromptedLesion(f"{row['patient_id']} {row['lesion_id']}", image, mask,
+                             lesion["nodal"], lesion["organ"],
+                             tuple(float(row[k]) for k in ("x", "y", "z")),
+                             lesion["by_date"][date])

@@ -100,9 +100,9 @@ are handled):
    deepest point, as a band is, and the larger cast kept: on 5 mm slices that point
    wanders over a flat top of the distance map. When the tight band leaks too (a click
    off the centre of a 10 mm faint lesion has the organ in its ball, and the lesion's
-   core beyond its median),
-   a half-way band runs from half-way between the seed's median and the organ's (the
-   rays' outer half) to well past the seed's, then again from the median it found);
+   core beyond its median), a half-way band runs from half-way between the seed's median
+   and the organ's (the rays' outer half) to well past the seed's, then again from the
+   median it found);
    a candidate whose edge lies past 3/4 of the rays' reach along most rays yields to
    one as well edged (within 10%) nearer (the organ around a faint lesion). The
    lesion's median and SD are then measured over the whole scout, and when that

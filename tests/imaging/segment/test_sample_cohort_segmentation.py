@@ -6,49 +6,39 @@ long axis."""
 
 from __future__ import annotations
 
-import csv
-import json
-
 import numpy as np
+import pytest
 
-from imaging.io import discover, load_series
 from imaging.segment import PointPrompt, segment
 from imaging.segment.evaluation import evaluate, spread_pct
-from sample_dicom.truth import prompted_lesions
+from sample_dicom.truth import PromptedLesion, prompted_lesions
 
 
-def test_every_sample_lesion_from_its_prompt(sample):
-    truth = json.loads((sample / "truth.json").read_text())
-    inventory = discover(sample / "dicom")
-    with (sample / "prompts.csv").open() as fh:
-        prompts = list(csv.DictReader(fh))
-    volumes: dict[str, object] = {}
+@pytest.fixture(scope="module")
+def lesions(sample) -> list[PromptedLesion]:
+    """The 19 prompted lesions with their images and true masks, loaded once."""
+    return list(prompted_lesions(sample))
+
+
+def test_every_sample_lesion_from_its_prompt(lesions):
     errors: dict[str, list[float]] = {}
-    for row in prompts:
-        patient = truth["patients"][row["patient_id"]]
-        date = row["study_date"] or patient["visits"][0]["date"]
-        uid = next(v["series_uid"] for v in patient["visits"] if v["date"] == date)
-        if uid not in volumes:
-            volumes[uid] = load_series(inventory.get(uid))
-        true = patient["lesions"][row["lesion_id"]]["by_date"][date]
-        point = tuple(float(row[k]) for k in ("x", "y", "z"))
-        result = segment(volumes[uid], PointPrompt(point), nodal=row["nodal"] == "true")
-        error = 100 * (result.measurement.long_axis_mm / true["long_axis_mm"] - 1)
-        kind = "node" if row["nodal"] == "true" else row["organ"]
-        errors.setdefault(kind, []).append(error)
+    for lesion in lesions:
+        result = segment(lesion.image, PointPrompt(lesion.click), nodal=lesion.nodal)
+        error = 100 * (result.measurement.long_axis_mm / lesion.truth["long_axis_mm"] - 1)
+        errors.setdefault("node" if lesion.nodal else lesion.organ, []).append(error)
     assert sum(len(v) for v in errors.values()) == 19
     for kind in ("lung", "bone"):
         assert max(abs(e) for e in errors[kind]) <= 5.0, (kind, errors[kind])
     assert max(abs(e) for v in errors.values() for e in v) <= 10.0, errors
 
 
-def test_every_sample_lesion_from_a_readers_prompts(sample):
+def test_every_sample_lesion_from_a_readers_prompts(lesions):
     """The issue's prompts on every prompted lesion, against the generator's true masks:
     the deepest point, three inner-half clicks and the long-axis line (and the box)."""
-    rows, nodes = [], set()
-    for name, image, label, nodal in prompted_lesions(sample):
-        rows += evaluate(name, image, label, nodal=nodal, box=True)
-        nodes |= {name} if nodal else set()
+    rows = [row for lesion in lesions
+            for row in evaluate(lesion.name, lesion.image, lesion.label, nodal=lesion.nodal,
+                                box=True)]
+    nodes = {lesion.name for lesion in lesions if lesion.nodal}
     assert len(rows) == 19 * 6
     assert [r for r in rows if r.error] == []
     goal = [r for r in rows if r.prompt != "box"]
