@@ -39,20 +39,20 @@ def prompted_lesions(folder: Path) -> Iterator[PromptedLesion]:
     inventory = discover(folder / "dicom")
     with (folder / "prompts.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    images: dict[str, Volume] = {}  # the series at hand only (rows come by patient)
+    uid = image = labels = None  # the visit at hand only (rows come by patient)
     for row in rows:
         patient = truth["patients"][row["patient_id"]]
         date = row["study_date"] or patient["visits"][0]["date"]
         visit = next(v for v in patient["visits"] if v["date"] == date)
-        if visit["series_uid"] not in images:
-            images = {visit["series_uid"]: load_series(inventory.get(visit["series_uid"]))}
-        image = images[visit["series_uid"]]
-        labels = read_image_file(folder / visit["truth_mask"], dtype=None)
+        if visit["series_uid"] != uid:  # its series and true masks, read once per visit
+            uid = visit["series_uid"]
+            image = load_series(inventory.get(uid))
+            labels = read_image_file(folder / visit["truth_mask"], dtype=None)
+            if not labels.geometry.same_grid(image.geometry):
+                raise ValueError(f"{folder / visit['truth_mask']}: not on the grid of "
+                                 f"series {uid}")
         lesion = patient["lesions"][row["lesion_id"]]
         mask = Volume((labels.array == lesion["label"]).astype(np.uint8), image.geometry)
-        if not labels.geometry.same_grid(image.geometry):
-            raise ValueError(f"{folder / visit['truth_mask']}: not on the grid of series "
-                             f"{visit['series_uid']}")
         yield PromptedLesion(f"{row['patient_id']} {row['lesion_id']}", image, mask,
                              lesion["nodal"], lesion["organ"],
                              tuple(float(row[k]) for k in ("x", "y", "z")),
