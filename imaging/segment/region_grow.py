@@ -134,6 +134,13 @@ are handled):
    a real edge (with thick slices the slice beyond a pole is often muscle of
    the node's HU); where it widens away from a click near a pole, a slice may
    widen by a slice's thickness in-plane, when that outline is an edge.
+   **A frayed edge**: when the winning band's bound lies within one robust SD of the
+   median of the tissue around its region (outside lung), that tissue's noise crosses
+   the bound and frays the outline; the region is then cut half-way between its own
+   median and that tissue's (a 21 mm pancreatic lesion of 18 HU, 52 HU around it: its
+   44 HU band won by edge, +24%, now +16%; MIRP STS_002's clicks +8.3% -> +5.7%).
+   Not when the tissue around is several (its spread 1.5 x the region's: fat, trachea
+   and muscle around a thyroid mass).
 4. **Separation from attached structures**: a morphological opening with a
    ball of a quarter of the lesion's radius (0.7-4.5 mm; the radius from the
    distance map of the region with its holes filled) cuts thin
@@ -148,8 +155,9 @@ are handled):
    A reader's correction clicks: an outside (negative) click splits the lesion
    between it and the seeds, each voxel going to the side it is nearer along paths
    within the lesion, where a millimetre across an edge costs more (scikit-image's
-   minimum-cost paths; the lesion's deepest point, on the seeds' side, is a seed too):
-   half-way in a leak without an edge or a neck, else on the edge.
+   minimum-cost paths; the lesion's deepest point, on the seeds' side, is a seed too),
+   less each click's depth in the lesion: a click takes the ball it sits in and what
+   lies beyond it (a rim, a leak), not half the way to the lesion's middle.
    An inside (positive) click is a seed in the band found without it (grown as a
    seed in every candidate band, it could let a wider band win): the band's region
    around it, as far as the clamp reaches from the centre, is added (a part the
@@ -456,6 +464,9 @@ CONTAINER_LIKE = 5.0  # and the clicked tissue lies within this many of its robu
 PART_EDGE = 0.3  # a part of the winner, made of the clicked tissue, edged at least this x as
 PART_UNLIKE = 3.0  # strongly, is the lesion when the click lies this many robust SDs from
 # the winner's median (a lesion in an organ: the organ's edge with fat is the sharper)
+SPLIT_OTHER_TISSUE = 1.5  # an outside click this many robust SDs from the lesion's HU
+FRINGE_GAP = 1.0  # a band bound this few robust SDs from the ring's median: a frayed edge
+FRINGE_ONE_TISSUE = 1.5  # a ring spread this x wider than the region is several tissues
 NOISE_HOLE_MM = 2.0  # a hole in a band's region no larger than a ball of this radius: noise
 
 
@@ -1363,22 +1374,38 @@ def _split(image: np.ndarray, lesion: np.ndarray, sp: np.ndarray, seeds: list[np
            outside: list[np.ndarray], deepest: np.ndarray | None = None
            ) -> tuple[np.ndarray, np.ndarray]:
     """The lesion split between its seeds and the reader's outside clicks: each voxel
-    goes to the side it is nearer along paths within the lesion, where a millimetre costs
-    more across an edge (1 + the gradient over its median in the lesion: in a region
-    without edges the split lies half-way, else on the edge between the clicks). The
-    distance map's watershed, which splits broad contacts at their neck, gave a click
-    in a leak without a neck a few voxels around it (a thigh sarcoma's 82 000). The
-    lesion's ``deepest`` point, when it falls on the seeds' side, seeds it too: half-way
-    between an outside click and a reader's click near the lesion's edge ran through the
-    lesion (a sarcoma lost a quarter of itself, Dice 0.84 -> 0.77; now 0.83)."""
+    goes to the side of the click it is nearest, along paths within the lesion where a
+    millimetre costs more across an edge (1 + the gradient over its median in the
+    lesion), less that click's depth (its distance to the lesion's edge, at the lesion's
+    median cost a millimetre): a split between the balls the clicks sit in, half-way
+    between two clicks equally deep. A click on a thin rim beyond the lesion's edge so
+    takes the rim: half-way to the lesion's middle, an outside click on a rim of muscle
+    3.5 mm thick above a thigh sarcoma took its top (18% of it lost, Dice 0.889 -> 0.852;
+    now 0.5%, 0.894); a click at the deepest point of what a result had beyond the true
+    edge made 54 of 89 results worse (Dice down 0.01-0.08; real lesions and the sample
+    cohort's), now none (the most lost: 2.7% of a lesion). The distance map's
+    watershed, which splits broad contacts at their neck, gave a click in a leak without
+    a neck a few voxels around it (a thigh sarcoma's 82 000). The lesion's ``deepest``
+    point, when it falls on the seeds' side, seeds it too (a reader's click near the
+    lesion's edge is not deep). Where the clicks do not all fall on their own side (an
+    outside click deep in the lesion), the split is half-way along those paths."""
     grad = ndimage.gaussian_gradient_magnitude(image.astype(np.float32), sigma=1.0)
     cost = np.where(lesion, 1.0 + grad / max(float(np.median(grad[lesion])), 1e-3), np.inf)
-    near, far = (MCP_Geometric(cost, sampling=tuple(sp)).find_costs([tuple(p) for p in points])[0]
-                 for points in (seeds, outside))
-    if deepest is not None and near[tuple(deepest)] <= far[tuple(deepest)]:
-        near = MCP_Geometric(cost, sampling=tuple(sp)).find_costs(
-            [tuple(p) for p in (*seeds, deepest)])[0]
-    return lesion & (near <= far), lesion & (far < near)
+    depth = _edt(lesion, sp) * float(np.median(cost[lesion]))
+
+    def reach(points: list[np.ndarray], weighted: bool = True) -> np.ndarray:
+        """The cost from the nearest of ``points``, less its depth when ``weighted``."""
+        return np.min([MCP_Geometric(cost, sampling=tuple(sp)).find_costs([tuple(p)])[0]
+                       - (depth[tuple(p)] if weighted else 0.0) for p in points], axis=0)
+
+    for weighted in (True, False):
+        near, far = reach(seeds, weighted), reach(outside, weighted)
+        if deepest is not None and near[tuple(deepest)] <= far[tuple(deepest)]:
+            near = np.minimum(near, reach([deepest], weighted))
+        theirs = lesion & (far < near)
+        if all(theirs[tuple(p)] for p in outside):
+            break
+    return lesion & ~theirs, theirs
 
 
 def _roi_border(mask: np.ndarray) -> np.ndarray:
@@ -1627,6 +1654,34 @@ def _touches_border(mask: np.ndarray, lo: np.ndarray, full_shape: tuple[int, ...
     return any(not edge for _, edge in _sides_reached(mask, lo, full_shape))
 
 
+def _trim_fringe(region: np.ndarray, smooth: np.ndarray, seeds: list[np.ndarray],
+                 low: float, high: float) -> tuple[np.ndarray, int]:
+    """A band's region without its fringe of noise: when the band's bound lies within
+    FRINGE_GAP robust SDs of the median of the tissue around the region (the ring), that
+    tissue's noise crosses the bound and the outline is frayed with it (a 21 mm lesion
+    of 18 HU in the pancreas, 52 HU around it: its 44 HU band won by edge and came out
+    +24%). The region is then cut where its voxels are nearer the ring's median than its
+    own (the holes this leaves filled), as a reader would place its edge, half-way. Not
+    when the ring spreads much wider than the region (FRINGE_ONE_TISSUE): fat, trachea
+    and muscle around a thyroid mass have no one median to be half-way to. Returns the
+    region and the voxels cut (0: left as it was)."""
+    ring = _ring(region)
+    if not ring.any():
+        return region, 0
+    (inside, inside_sd), (around, around_sd) = _robust(smooth[region]), _robust(smooth[ring])
+    if low <= around <= high or around_sd > FRINGE_ONE_TISSUE * max(inside_sd, 1.0):
+        return region, 0
+    above = around > high  # the bound the ring lies beyond
+    if abs(around - (high if above else low)) >= FRINGE_GAP * max(around_sd, 1.0):
+        return region, 0
+    half_way = (inside + around) / 2
+    keep = _component(region & ((smooth < half_way) if above else (smooth > half_way)), seeds)
+    keep = _fill_holes(keep) & region
+    if keep.sum() < 0.5 * region.sum():  # the seeds' voxels beyond half-way (noise) or a
+        return region, 0  # region that is mostly fringe: not this cut's to decide
+    return keep, int(region.sum() - keep.sum())
+
+
 def _tissue_runs_on(smooth: np.ndarray, seeds: list[np.ndarray], median: float, spread: float,
                     lo: np.ndarray, full_shape: tuple[int, ...]) -> bool:
     """True when the clicked tissue (within 3 robust SDs of the seed's median, connected
@@ -1865,6 +1920,10 @@ def _segment(volume: Volume, prompt: Prompt, *, nodal: bool,
         wall_voxels = int(grow_info.pop("wall_voxels", 0))  # a line's, cut before it is scored
         low, high = grow_info["band_low_hu"], grow_info["band_high_hu"]
         plain = not {"low_contrast", "ground_glass"} & grow_info.keys()  # a band's region
+        if plain and not grow_info["in_lung"]:  # in lung the ring is lung, far off
+            region, trimmed = _trim_fringe(region, smooth, seeds, low, high)
+            if trimmed:
+                grow_info["fringe_trimmed_voxels"] = trimmed
         bound = low if median - low <= high - median else high
         refusal = None
         if region.sum() < 3:

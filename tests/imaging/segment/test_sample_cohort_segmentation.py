@@ -44,12 +44,12 @@ def test_every_sample_lesion_from_a_readers_prompts(lesions):
     goal = [r for r in rows if r.prompt != "box"]
     assert np.median([r.dice for r in goal]) >= 0.95  # 0.991 today (goal 0.85)
     within = sum(abs(r.long_error_pct) <= 10 for r in goal)
-    assert within >= 0.94 * len(goal), within  # 92 of 95 today (goal 90%)
+    assert within >= 0.97 * len(goal), within  # 93 of 95 today (goal 90%)
     lines = {r.case: r.long_error_pct for r in rows if r.prompt == "line"}
     # a line across a thyroid mass beside the trachea had run into the neck's muscles
-    # (+104%, +121%): now -5.6% and -4.1%; the worst line is the pancreatic lesion's
-    assert max(abs(e) for e in lines.values()) <= 20.0, lines
-    assert all(abs(lines[f"ATC-{p} T1"]) <= 10.0 for p in "ACE"), lines
+    # (+104%, +121%): now -5.6% and -4.1%; the pancreatic lesion's line, its band's edge
+    # frayed by the noise of the pancreas around it, +16%: now +8.1%
+    assert max(abs(e) for e in lines.values()) <= 10.0, lines
     # clicks anywhere in a node's inner half agree (the 5%): one near a pole had
     # lost the node's larger half (C N1 -11%, G N1 -8%; spreads 12.5% and 9.8%)
     spreads = {case: spread_pct([r.long_mm for r in rows if r.case == case
