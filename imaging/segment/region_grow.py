@@ -464,7 +464,6 @@ CONTAINER_LIKE = 5.0  # and the clicked tissue lies within this many of its robu
 PART_EDGE = 0.3  # a part of the winner, made of the clicked tissue, edged at least this x as
 PART_UNLIKE = 3.0  # strongly, is the lesion when the click lies this many robust SDs from
 # the winner's median (a lesion in an organ: the organ's edge with fat is the sharper)
-SPLIT_OTHER_TISSUE = 1.5  # an outside click this many robust SDs from the lesion's HU
 FRINGE_GAP = 1.0  # a band bound this few robust SDs from the ring's median: a frayed edge
 FRINGE_ONE_TISSUE = 1.5  # a ring spread this x wider than the region is several tissues
 NOISE_HOLE_MM = 2.0  # a hole in a band's region no larger than a ball of this radius: noise
