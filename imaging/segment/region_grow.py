@@ -214,7 +214,7 @@ SimpleITK, SciPy and scikit-image do the image work; no voxel loops.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -1392,10 +1392,14 @@ def _split(image: np.ndarray, lesion: np.ndarray, sp: np.ndarray, seeds: list[np
     cost = np.where(lesion, 1.0 + grad / max(float(np.median(grad[lesion])), 1e-3), np.inf)
     depth = _edt(lesion, sp) * float(np.median(cost[lesion]))
 
-    def reach(points: list[np.ndarray], weighted: bool = True) -> np.ndarray:
+    @cache  # each point's paths once, for the weighted split and the half-way one
+    def paths(point: tuple[int, ...]) -> np.ndarray:
+        return MCP_Geometric(cost, sampling=tuple(sp)).find_costs([point])[0]
+
+    def reach(points: list[np.ndarray], weighted: bool) -> np.ndarray:
         """The cost from the nearest of ``points``, less its depth when ``weighted``."""
-        return np.min([MCP_Geometric(cost, sampling=tuple(sp)).find_costs([tuple(p)])[0]
-                       - (depth[tuple(p)] if weighted else 0.0) for p in points], axis=0)
+        return np.min([paths(tuple(p)) - (depth[tuple(p)] if weighted else 0.0)
+                       for p in points], axis=0)
 
     for weighted in (True, False):
         near, far = reach(seeds, weighted), reach(outside, weighted)

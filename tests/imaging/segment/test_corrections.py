@@ -76,11 +76,12 @@ def test_outside_click_in_a_shell_without_a_neck_cuts_the_ball_it_sits_in(shared
     again = segment(image, dataclasses.replace(prompt, negative=(point,)))
     mask = again.full_mask(image.geometry) != 0
     assert first.details["bounded_by_line_voxels"] > 0
-    assert not mask[_voxel(image, point)]
+    clicked = _voxel(image, point)
+    assert not mask[clicked]
     cut = before & ~mask
     sampling = image.geometry.spacing[::-1]
-    depth = ndimage.distance_transform_edt(before, sampling=sampling)[_voxel(image, point)]
-    away = np.linalg.norm((np.argwhere(cut) - _voxel(image, point)) * sampling, axis=1)
+    depth = ndimage.distance_transform_edt(before, sampling=sampling)[clicked]
+    away = np.linalg.norm((np.argwhere(cut) - clicked) * sampling, axis=1)
     assert cut.sum() > 100  # 715 today
     assert away.max() <= 2 * depth, (away.max(), depth)  # 14.0 mm, the click 9.5 mm deep
     assert (cut & truth).sum() < 0.01 * truth.sum()
