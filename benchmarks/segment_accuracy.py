@@ -9,8 +9,11 @@ same for every prompted lesion of the sample cohort, against the generator's exa
 With ``--correct N``, every result outside 10% or below Dice 0.8 gets up to N correction
 clicks, one at a time, as a reader would give them in the review: at the deepest point of
 the largest error, outside (the part that is not the lesion) or inside (the part missed).
+With ``--rim``, every result (good ones too) with a part outside the truth at least 1.5 mm
+deep gets one outside click at that part's deepest point: such a click on a rim or a leak
+must take it and not the lesion (``--correct`` only clicks on results already missed).
 
-Usage: python benchmarks/segment_accuracy.py [--clicks N] [--correct N] [--sample DIR]
+Usage: python benchmarks/segment_accuracy.py [--clicks N] [--correct N] [--rim] [--sample DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from imaging.io import load_image, read_image_file
-from imaging.segment.evaluation import evaluate, missed, spread_pct
+from imaging.segment.evaluation import evaluate, evaluate_rim, missed, spread_pct
 from sample_dicom import generate
 from sample_dicom.truth import prompted_lesions
 
@@ -110,11 +113,14 @@ def main() -> None:
     parser.add_argument("--correct", type=int, default=0, metavar="N",
                         help="up to N correction clicks for each result outside 10%% or "
                              "below Dice 0.8")
+    parser.add_argument("--rim", action="store_true",
+                        help="one outside click on each result's largest part outside the "
+                             "truth (at least 1.5 mm deep): Dice before and after, truth lost")
     parser.add_argument("--sample", type=Path, metavar="DIR",
                         help="the sample cohort (caliper sample DIR) to check too; by default "
                              "one is generated in a temporary folder (about 35 s)")
     args = parser.parse_args()
-    rows, more = [], []
+    rows, more, rim = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, image_path, label_path in cases(Path(tmp)):
             image = load_image(image_path)
@@ -124,6 +130,8 @@ def main() -> None:
             if args.clicks:
                 more += evaluate(name, image, label, random_points=args.clicks, seed=1,
                                  inner_only=True)
+            if args.rim:
+                rim += evaluate_rim(name, image, label, box=True)
     corrected = [r for r in rows if "+" in r.prompt]
     rows = [r for r in rows if "+" not in r.prompt]
     _table(rows)
@@ -142,10 +150,32 @@ def main() -> None:
                     f"{np.median([r.dice for r in ok]):.3f}" if ok else "")
             print(f"  {case:18s} within 10%: {sum(abs(e) <= 10 for e in errors)}/{len(sub)}, "
                   f"refused {len(sub) - len(ok)}; {span}")
-    _sample_cohort(args.sample)
+    if args.rim:
+        _rim(rim, "real lesions")
+    _sample_cohort(args.sample, args.rim)
 
 
-def _sample_cohort(folder: Path | None) -> None:
+def _rim(rows: list, which: str) -> None:
+    """The outside clicks on results' rims: each one, then how many made the result worse
+    and how much of the truth they cost."""
+    print(f"\none outside click on each result's rim or leak ({which}):")
+    print(f"{'lesion':18s} {'prompt':8s} {'Dice':>5s} {'after':>6s} {'lost%':>6s} {'cut%':>6s}")
+    for r in rows:
+        print(f"{r.case:18s} {r.prompt:8s} {r.dice_before:5.3f} "
+              + (f"refused: {r.error}" if r.error else
+                 f"{r.dice_after:6.3f} {100 * r.truth_lost:6.1f} {100 * r.cut:6.1f}"))
+    done = [r for r in rows if not r.error]
+    if not done:
+        return
+    lost = [100 * r.truth_lost for r in done]
+    change = [r.dice_after - r.dice_before for r in done]
+    print(f"  {len(rows)} clicks, refused {len(rows) - len(done)}; worse by > 0.01 Dice: "
+          f"{sum(c < -0.01 for c in change)}, better by > 0.01: {sum(c > 0.01 for c in change)}"
+          f"; truth lost median {np.median(lost):.1f}%, worst {max(lost):.1f}%; Dice change "
+          f"{min(change):+.3f} to {max(change):+.3f}")
+
+
+def _sample_cohort(folder: Path | None, rim: bool = False) -> None:
     """The same prompts on every prompted lesion of the sample cohort, against the
     generator's exact masks (the cohort generated in a temporary folder unless given)."""
     where = str(folder) if folder else "generated in a temporary folder"
@@ -153,13 +183,18 @@ def _sample_cohort(folder: Path | None) -> None:
         if folder is None:
             folder = Path(tmp)
             generate(folder)
-        rows = []
+        rows, rims = [], []
         for lesion in prompted_lesions(folder):
             rows += evaluate(lesion.name, lesion.image, lesion.label, nodal=lesion.nodal,
                              box=True)
+            if rim:
+                rims += evaluate_rim(lesion.name, lesion.image, lesion.label,
+                                     nodal=lesion.nodal, box=True)
     print(f"\nsample cohort ({where}), against the generator's true masks:")
     _table(rows)
     _summary(rows)
+    if rim:
+        _rim(rims, "sample cohort")
 
 
 if __name__ == "__main__":

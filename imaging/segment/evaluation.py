@@ -14,8 +14,8 @@ from ..volume import Volume
 from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
-__all__ = ["CaseResult", "corrective_click", "dice", "evaluate", "label_prompts", "missed",
-           "spread_pct"]
+__all__ = ["CaseResult", "RimResult", "corrective_click", "dice", "evaluate", "evaluate_rim",
+           "label_prompts", "missed", "rim_click", "spread_pct"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,6 +80,21 @@ class CaseResult:
         return 100.0 * (self.short_mm - self.ref_short_mm) / self.ref_short_mm
 
 
+def _deepest_error(error: np.ndarray, sampling) -> tuple[float, tuple[int, ...]]:
+    """The largest connected part of ``error``: its deepest voxel and that depth (mm to
+    its edge); ``(-1, ())`` when there is none."""
+    labels, n = ndimage.label(error)
+    if not n:
+        return -1.0, ()
+    largest = labels == 1 + int(np.argmax(ndimage.sum(error, labels, range(1, n + 1))))
+    dist = ndimage.distance_transform_edt(largest, sampling=sampling)
+    return float(dist.max()), np.unravel_index(int(np.argmax(dist)), dist.shape)
+
+
+def _lps(geometry, index) -> tuple[float, ...]:
+    return tuple(float(v) for v in geometry.index_to_lps(np.array(index[::-1], dtype=float)))
+
+
 def corrective_click(mask: np.ndarray, truth: np.ndarray, geometry) -> tuple[str, tuple]:
     """Where a reader would click to correct a result: the deepest point (largest
     distance to its edge) of the largest error, the part outside the truth (an outside,
@@ -88,15 +103,23 @@ def corrective_click(mask: np.ndarray, truth: np.ndarray, geometry) -> tuple[str
     sampling = geometry.spacing[::-1]
     best = (-1.0, "", (0, 0, 0))
     for sign, error in (("negative", mask & ~truth), ("positive", truth & ~mask)):
-        labels, n = ndimage.label(error)
-        if not n:
-            continue
-        largest = labels == 1 + int(np.argmax(ndimage.sum(error, labels, range(1, n + 1))))
-        dist = ndimage.distance_transform_edt(largest, sampling=sampling)
-        if dist.max() > best[0]:
-            best = (float(dist.max()), sign, np.unravel_index(int(np.argmax(dist)), dist.shape))
-    point = geometry.index_to_lps(np.array(best[2][::-1], dtype=float))
-    return best[1], tuple(float(v) for v in point)
+        depth, index = _deepest_error(error, sampling)
+        if depth > best[0]:
+            best = (depth, sign, index)
+    return best[1], _lps(geometry, best[2])
+
+
+def rim_click(mask: np.ndarray, truth: np.ndarray, geometry, min_depth_mm: float = 1.5
+              ) -> tuple | None:
+    """An outside click on the largest part of ``mask`` outside the truth, at its deepest
+    point, when that part is at least ``min_depth_mm`` deep (a reader clicks on a rim of
+    fat or a leak they can see, not on a one-voxel fringe; the depth is to the nearest
+    voxel centre beyond it, so one slice too many on 5 mm slices is 5 mm deep: the slice
+    above shows it); ``None`` otherwise. Unlike :func:`corrective_click` it is given to
+    every result, good ones too: an outside click on a result's rim must not cost the
+    lesion."""
+    depth, index = _deepest_error(mask & ~truth, geometry.spacing[::-1])
+    return _lps(geometry, index) if depth >= min_depth_mm else None
 
 
 def missed(row: CaseResult) -> bool:
@@ -141,4 +164,44 @@ def evaluate(name: str, image: Volume, label: Volume, *, nodal: bool = False,
                 break
             sign, point = corrective_click(mask != 0, truth, image.geometry)
             prompt = replace(prompt, **{sign: (*getattr(prompt, sign), point)})
+    return rows
+
+
+@dataclass(frozen=True)
+class RimResult:
+    """One :func:`rim_click` correction: Dice before and after, the share of the truth it
+    lost and of the first result it cut."""
+    case: str
+    prompt: str
+    dice_before: float
+    dice_after: float = 0.0
+    truth_lost: float = 0.0
+    cut: float = 0.0
+    error: str = ""
+
+
+def evaluate_rim(name: str, image: Volume, label: Volume, *, nodal: bool = False,
+                 box: bool = False, min_depth_mm: float = 1.5) -> list[RimResult]:
+    """Every label prompt whose result has a part outside the label at least
+    ``min_depth_mm`` deep gets one :func:`rim_click` there (refused prompts and results
+    without such a part are left out)."""
+    truth = label.array != 0
+    rows = []
+    for kind, prompt in label_prompts(label, box=box).items():
+        try:
+            first = segment(image, prompt, nodal=nodal).full_mask(image.geometry) != 0
+        except CaliperError:
+            continue
+        point = rim_click(first, truth, image.geometry, min_depth_mm)
+        if point is None:
+            continue
+        try:
+            again = segment(image, replace(prompt, negative=(*prompt.negative, point)),
+                            nodal=nodal).full_mask(image.geometry) != 0
+        except CaliperError as exc:
+            rows.append(RimResult(name, kind, dice(first, truth), error=str(exc)))
+            continue
+        rows.append(RimResult(name, kind, dice(first, truth), dice(again, truth),
+                              int((truth & first & ~again).sum()) / int(truth.sum()),
+                              1.0 - int(again.sum()) / int(first.sum())))
     return rows
