@@ -36,6 +36,7 @@ from imaging.segment.evaluation import (
     evaluate_rim,
     label_prompts,
     missed,
+    pairwise_dice,
     spread_pct,
 )
 from sample_dicom import generate
@@ -184,7 +185,7 @@ def _readers(name: str, image, label, outlines: list[Path]) -> list[str]:
         own = measure_mask(label.with_array(mask.astype(np.uint8))).long_axis_mm
         lines.append(f"  {reader:8s} Dice with the consensus {dice(mask, truth):.3f}, long axis "
                      f"{own:.1f} mm ({100 * (own / long_mm - 1):+.1f}%)")
-    pairs = [dice(masks[a], masks[b]) for n, a in enumerate(masks) for b in list(masks)[n + 1:]]
+    pairs = pairwise_dice(list(masks.values()))
     lines.append(f"  readers with each other: Dice {min(pairs):.3f} to {max(pairs):.3f}, "
                  f"median {np.median(pairs):.3f}")
     for kind in ("deepest", "line"):

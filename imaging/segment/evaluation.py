@@ -15,13 +15,19 @@ from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
 __all__ = ["CaseResult", "RimResult", "corrective_click", "dice", "evaluate", "evaluate_rim",
-           "label_prompts", "missed", "rim_click", "spread_pct"]
+           "label_prompts", "missed", "pairwise_dice", "rim_click", "spread_pct"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     total = int(a.sum() + b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def pairwise_dice(masks: list[np.ndarray]) -> list[float]:
+    """The Dice of every pair of ``masks`` (readers' outlines of one lesion: how well they
+    agree with each other)."""
+    return [dice(a, b) for n, a in enumerate(masks) for b in masks[n + 1:]]
 
 
 def spread_pct(lengths: list[float]) -> float:
