@@ -18,8 +18,8 @@ from imaging.geometry import Geometry
 from imaging.segment import region_grow, segment
 from imaging.segment.evaluation import label_prompts
 from imaging.segment.phantoms import lung_nodule
-from imaging.segment.region_grow import (
-    DIRECTIONS,
+from imaging.segment.rays import DIRECTIONS, _star
+from imaging.segment.voxels import (
     _ball,
     _deepest_near,
     _edt,
@@ -27,7 +27,6 @@ from imaging.segment.region_grow import (
     _opening,
     _points,
     _spacing_np,
-    _star,
 )
 
 masks = hnp.arrays(bool, st.tuples(st.integers(1, 9), st.integers(1, 12), st.integers(1, 12)))

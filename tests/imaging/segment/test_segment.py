@@ -417,7 +417,7 @@ def test_oval_clamp_fits_an_ellipsoid_and_ignores_one_sided_rays():
     leave it as it was."""
     from scipy.spatial.transform import Rotation
 
-    from imaging.segment.region_grow import DIRECTIONS, _oval
+    from imaging.segment.rays import DIRECTIONS, _oval
     rng = np.random.default_rng(7)
     for _ in range(20):
         axes = rng.uniform(4.0, 15.0, 3)
@@ -580,7 +580,7 @@ def test_box_with_corners_on_two_slices_bounds_the_slices():
 
 
 def test_watershed_markers_join_equal_tops_of_one_dome():
-    from imaging.segment.region_grow import _markers
+    from imaging.segment.separate import _markers
 
     x = np.arange(60.0)
     one = np.interp(x, [0, 20, 30, 40, 59], [0, 10, 9, 10, 0])  # equal tops, saddle 9
