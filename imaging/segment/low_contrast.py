@@ -17,7 +17,8 @@ from .voxels import AIR_HU, SPREAD_FLOOR_HU, _fill_holes, _ring, _robust, _seed_
 
 NODE_RIM_HU = 50.0
 LOW_CONTRAST_SMOOTH_MM = 1.5
-TIGHT_FLOOR_HU = 3.0  # the tight band's: the noise left on the image smoothed 1.5 mm
+TIGHT_FLOOR_HU = 3.0  # the tight band's SD counts as at least this: the noise left on
+# the image smoothed 1.5 mm (SPREAD_FLOOR_HU is the low-contrast band's)
 GROUND_GLASS_HU = (AIR_HU, -450.0)  # a seed's median in this range: ground glass
 GROUND_GLASS_SMOOTH_MM = 2.0
 GROUND_GLASS_EDGE = 0.4  # its edge: this far from the lung's HU to the lesion's median

@@ -272,11 +272,12 @@ from .voxels import (
 )
 
 __all__ = ["AIR_HU", "Segmentation", "segment"]
+
 MAX_ROI_HALF_MM = 120.0
 RECENTRE_MIN_MM = 1.0  # a click this near the lesion's deepest point is not cast again
 EDGE_TIE = 0.9  # candidates' edges within this ratio are as strong: the larger wins
 NODE_ABOVE_HU = 75.0  # a node's enhancing rim lies within this above its core; vessels not
-STAR_FACTOR_SOFT = 2.0  # the same for a mass in soft tissue
+STAR_FACTOR_SOFT = 2.0  # the star clamp's factor (STAR_FACTOR) for a mass in soft tissue
 CLICK_REACH = 8 / 7  # a click's rays reach this times the ROI's half-size (40 mm at first)
 CONTAINER_SIZE = 8  # a candidate this many times the winner's size, around it,
 CONTAINER_EDGE = 0.5  # edged at least this x as strongly, is the mass the winner is part of

@@ -1,4 +1,4 @@
-"""Step 4 and 5 of the segmentation (see ``region_grow``): separating the lesion from
+"""Steps 4 and 5 of the segmentation (see ``region_grow``): separating the lesion from
 what its band's region holds besides it. An opening cuts thin attachments (vessels,
 pleural tags), a watershed on the distance map splits broad contacts (the chest wall, a
 neighbouring node, an organ); a lung nodule is cut at the pleural line, loses its
