@@ -56,7 +56,11 @@ are handled):
    lobe: bounded within the rays' reach, its edge with fat the sharper) gets the lesion:
    a candidate inside the winner, at most 1/8 of its size, edged at least 0.3 x as
    strongly, whose median lies within 3 of its robust SDs (at least 8 HU) of the seed's
-   while the winner's lies further (the organ is another tissue than the one clicked);
+   while the winner's lies 2 of them or more from it (the organ is another tissue than
+   the one clicked; 3 had kept the kidney around a 12 mm cyst clicked off-centre on 5 mm
+   slices, whose part, holding its blurred rim, has a wide SD: +846%, now +28%), or 3 for
+   a part edged more sharply than the winner (a focus in a mass, below), and of at least
+   a 5 mm lesion's volume (a blob of noise in a sarcoma is none);
    when no band inside such a winner is the lesion (a 30 mm cyst clicked at its centre:
    the rays' near samples are all cyst, the far ones too close to it to split), the
    low-contrast candidates (below) are offered as parts. A click on a part that differs
@@ -284,9 +288,15 @@ CONTAINER_EDGE = 0.5  # edged at least this x as strongly, is the mass the winne
 CONTAINER_HOLDS = 0.9  # when it holds this share of the winner and of the ring around it
 CONTAINER_LIKE = 5.0  # and the clicked tissue lies within this many of its robust SDs: a
 # heterogeneous mass spans its focus (STS_003: 3.1-3.4), an organ not its lesion (13.8)
-PART_EDGE = 0.3  # a part of the winner, made of the clicked tissue, edged at least this x as
-PART_UNLIKE = 3.0  # strongly, is the lesion when the click lies this many robust SDs from
-# the winner's median (a lesion in an organ: the organ's edge with fat is the sharper)
+PART_EDGE = 0.3  # a part of the winner, edged at least this x as strongly, made of the
+PART_UNLIKE = 3.0  # clicked tissue (the seed's median within this many of its robust SDs),
+PART_APART = 2.0  # is the lesion when the winner's median lies this many of them from the
+# seed's (a lesion in an organ: the organ's edge with fat is the sharper). PART_UNLIKE for a
+# part edged more sharply than the winner (a focus in a mass: STS_003's, 2.4-2.9 of its
+# SDs from the mass, is no lesion of its own); PART_APART for one edged less sharply: on 5 mm
+# slices a small lesion's part holds its blurred rim, whose SD is wide (a 12 mm cyst 35 HU
+# below the kidney: 11.5 HU, the kidney 26.6 HU from the seed, kept: +846%)
+PART_MIN_MM3 = 65.0  # a part is at least a 5 mm lesion (a sphere's volume): less is noise
 
 
 @dataclass(frozen=True)
@@ -416,14 +426,15 @@ def _grow(image: np.ndarray, g: Geometry, seeds: list[np.ndarray], median: float
         best = max((c for c in candidates if c[0] >= EDGE_TIE * best[0]),
                    key=lambda c: c[1].sum())
         if not (drawn or nodal or in_lung):
-            part = _clicked_part(best, candidates, image, median)
+            least = int(np.ceil(PART_MIN_MM3 / float(np.prod(g.spacing))))
+            part = _clicked_part(best, candidates, image, median, least)
             if part is best and _sds_from(best[1], image, median) >= PART_UNLIKE:  # and no
                 # band of the lesion's own among the candidates (a 30 mm cyst in the kidney
                 # clicked at its centre: the rays' near samples are all cyst, the far ones
                 # 35 HU from it, under SPLIT_MIN_HU): the low-contrast candidates may be it
                 inner = _deviation_candidates(image, g, seeds, prompt, reach, gradient, nodal)
                 part = _clicked_part(best, [(f[1]["edge_strength_hu_per_mm"], *f)
-                                            for f in inner], image, median)
+                                            for f in inner], image, median, least)
             best = part if part is not best else _container(best, candidates, reach,
                                                             image, median)
     if drawn:
@@ -484,23 +495,26 @@ def _container(best: tuple[float, np.ndarray, dict[str, Any]],
 
 def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
                   candidates: list[tuple[float, np.ndarray, dict[str, Any]]],
-                  image: np.ndarray, median: float) -> tuple[float, np.ndarray, dict[str, Any]]:
+                  image: np.ndarray, median: float, min_voxels: int
+                  ) -> tuple[float, np.ndarray, dict[str, Any]]:
     """The lesion inside an organ that won around it: a 20 mm cyst in a kidney, a 12 mm
     nodule in a thyroid lobe. The organ's edge with the fat around it is sharper than the
     lesion's with the organ, and the organ, bounded within the rays' reach, won (+215 to
     +850%). A candidate inside the winner (which, holes filled, holds CONTAINER_HOLDS of
     it and of the ring around it; at most 1/CONTAINER_SIZE of its size), made of the
     clicked tissue (its median within PART_UNLIKE of its robust SDs, at least
-    SPREAD_FLOOR_HU, of the seed's) while the winner's median lies PART_UNLIKE of them or
-    more from the seed's, and edged at least PART_EDGE x as strongly, is the lesion: the
-    best-edged such. (The SDs are the part's: the winner's are widened by the part it
-    holds.) The reverse of :func:`_container`, which applies when the part's edge is the
-    sharper: an enhancing focus in a sarcoma. Offered the bands' candidates, then, when
-    none is such a part and the winner is another tissue than the one clicked, the
-    low-contrast candidates (a 30 mm cyst clicked at its centre has no band of its own)."""
+    SPREAD_FLOOR_HU, of the seed's) while the winner's median lies PART_APART of them or
+    more from the seed's (PART_UNLIKE when the part is edged more sharply than the
+    winner), edged at least PART_EDGE x as strongly and of ``min_voxels`` or more
+    (PART_MIN_MM3), is the lesion: the best-edged such. (The SDs are the part's: the
+    winner's are widened by the part it holds.) The reverse of :func:`_container`, which
+    applies when the part's edge is the sharper: an enhancing focus in a sarcoma. Offered
+    the bands' candidates, then, when none is such a part and the winner is another tissue
+    than the one clicked, the low-contrast candidates (a 30 mm cyst clicked at its centre
+    has no band of its own)."""
     size = int(best[1].sum())
-    small = [c for c in candidates
-             if c[0] >= PART_EDGE * best[0] and CONTAINER_SIZE * int(c[1].sum()) <= size]
+    small = [c for c in candidates if c[0] >= PART_EDGE * best[0]
+             and min_voxels <= int(c[1].sum()) <= size / CONTAINER_SIZE]
     if not small:
         return best
     around = float(np.median(image[best[1]]))
@@ -512,8 +526,9 @@ def _clicked_part(best: tuple[float, np.ndarray, dict[str, Any]],
                 or filled[_ring(region)].mean() < CONTAINER_HOLDS):
             continue
         centre, spread = _robust(image[region])
-        unlike = PART_UNLIKE * max(spread, SPREAD_FLOOR_HU)
-        if abs(median - centre) < unlike <= abs(median - around):
+        sd = max(spread, SPREAD_FLOOR_HU)
+        apart = PART_APART if candidate[0] < best[0] else PART_UNLIKE
+        if abs(median - centre) < PART_UNLIKE * sd and abs(median - around) >= apart * sd:
             parts.append(candidate)
     return max(parts, key=lambda c: c[0]) if parts else best
 
@@ -646,7 +661,10 @@ def _segment(volume: Volume, prompt: Prompt, *, nodal: bool,
                        f"{bound:.0f} HU, splits the tissue at the point itself)")
         if refusal is None:
             lesion, sep = _separate(region, smooth, sub, seeds, negatives, nodal)
-            if not (nodal or isinstance(prompt, DrawnPrompt) or "ground_glass" in grow_info):
+            if not lesion.any():  # a region the opening erased, or one off the seeds
+                refusal = f" (median {median:.0f} HU: nothing around the point is left once " \
+                          "it is separated from what it touches)"
+            elif not (nodal or isinstance(prompt, DrawnPrompt) or "ground_glass" in grow_info):
                 refusal = _faint(smooth, sub, lesion)
         if refusal is not None:  # the rays may not have left a large lesion yet: one
             # larger box (60 mm), where a 12 cm lesion clicked at its centre has an edge

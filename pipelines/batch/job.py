@@ -47,7 +47,7 @@ from .tasks import TaskSpec, run_task
 
 __all__ = ["JobOptions", "assemble_outputs", "run_job"]
 
-VERSION = "caliper-batch-32"
+VERSION = "caliper-batch-35"
 """Part of every task key: change it when a task's results would change."""
 
 
