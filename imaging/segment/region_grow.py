@@ -662,8 +662,8 @@ def _segment(volume: Volume, prompt: Prompt, *, nodal: bool,
         if refusal is None:
             lesion, sep = _separate(region, smooth, sub, seeds, negatives, nodal)
             if not lesion.any():  # a region the opening erased, or one off the seeds
-                refusal = f" (median {median:.0f} HU: nothing around the point is left once " \
-                          "it is separated from what it touches)"
+                refusal = (f" (median {median:.0f} HU: nothing around the point is left "
+                           "once it is separated from what it touches)")
             elif not (nodal or isinstance(prompt, DrawnPrompt) or "ground_glass" in grow_info):
                 refusal = _faint(smooth, sub, lesion)
         if refusal is not None:  # the rays may not have left a large lesion yet: one
